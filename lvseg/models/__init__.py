@@ -1,0 +1,4 @@
+"""lvseg's models, registered in mmseg's ``MODELS``."""
+from .backbones import LVViT
+
+__all__ = ['LVViT']

@@ -1,0 +1,38 @@
+"""Convert an official LV-ViT checkpoint (or an lvseg pretraining checkpoint) into backbone weights.
+
+    python tools/convert_checkpoint.py lvvit_s-26M-224-83.3.pth.tar pretrain/lvvit_s_backbone.pth [--img-size 512]
+
+The output holds ``{'state_dict': {...}, 'meta': {...}}`` with the classifier heads dropped and, with
+``--img-size``, ``pos_embed`` resized to that grid; ``init_cfg=dict(type='Pretrained', checkpoint=OUT)`` loads
+it. Works offline; loads the input with ``torch.load(weights_only=True)``.
+"""
+import argparse
+
+import torch
+
+import lvseg  # noqa: F401  (allow-listed types for weights_only loading)
+from lvseg.checkpoints import convert_lvvit_checkpoint
+from lvseg.checkpoints.io import save_atomically
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='official LV-ViT checkpoint or lvseg pretraining checkpoint')
+    parser.add_argument('dst', help='output file')
+    parser.add_argument('--img-size', type=int, nargs='+', help='resize pos_embed for this input size (H [W])')
+    parser.add_argument('--patch-size', type=int, default=16)
+    parser.add_argument('--no-ema', action='store_true', help='take the raw weights, not the EMA weights')
+    args = parser.parse_args()
+
+    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    pos_grid = None
+    if args.img_size:
+        height, width = (args.img_size * 2)[:2]
+        pos_grid = (height // args.patch_size, width // args.patch_size)
+    state_dict, dropped = convert_lvvit_checkpoint(checkpoint, pos_grid=pos_grid, prefer_ema=not args.no_ema)
+    save_atomically({'state_dict': state_dict, 'meta': dict(source=args.src, pos_grid=pos_grid)}, args.dst)
+    print(f'wrote {len(state_dict)} tensors to {args.dst}; dropped {len(dropped)}: {dropped}')
+
+
+if __name__ == '__main__':
+    main()
