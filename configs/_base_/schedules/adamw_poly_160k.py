@@ -1,0 +1,16 @@
+# The official LV-ViT ADE20K schedule (SPEC section 3): AdamW lr 6e-5, betas (0.9, 0.999), weight decay 0.01,
+# 1500 linear warm-up iterations then poly (power 1.0) to 0, 160k iterations, AMP.
+# As in mmseg's ViT configs, position embedding, class token and norms get no weight decay.
+_base_ = ['mmseg::_base_/schedules/schedule_160k.py']
+optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',  # tools/train.py falls back to fp32 OptimWrapper where no GPU is present
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        custom_keys={'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult=0.0)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000, by_epoch=False),
+]

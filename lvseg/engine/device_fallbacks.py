@@ -1,0 +1,71 @@
+"""Let GPU configs run where there is no GPU (a laptop, CI, this project's 2-core test machine).
+
+The published recipes ask for AMP, SyncBN, NCCL and one GPU per process. mmengine 0.10 refuses each of
+these on a CPU-only machine: ``AmpOptimWrapper`` asserts a GPU, the ``pytorch`` launcher calls
+``torch.cuda.set_device``, DDP gets ``device_ids=[0]``, and SyncBN raises in a distributed CPU run. The tools
+call :func:`adapt_config_to_cpu` and :func:`init_cpu_process_group` so that the very same config runs,
+in fp32 and on gloo, with a warning for each change. Nothing changes where CUDA is available.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+
+def _replace_types(node: Any, old: str, new: str) -> int:
+    """Rename ``type=old`` to ``type=new`` in every dict below ``node``; return how many were renamed."""
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') == old:
+            node['type'] = new
+            count += 1
+        for value in node.values():
+            count += _replace_types(value, old, new)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += _replace_types(value, old, new)
+    return count
+
+
+def adapt_config_to_cpu(cfg: Config, distributed: bool) -> list[str]:
+    """Edit ``cfg`` in place for a machine without CUDA; return one line per change (also logged)."""
+    if torch.cuda.is_available():
+        return []
+    changes = []
+    optim_wrapper = cfg.get('optim_wrapper', {})
+    if optim_wrapper.get('type') == 'AmpOptimWrapper':
+        optim_wrapper['type'] = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype'):
+            optim_wrapper.pop(key, None)
+        changes.append('AmpOptimWrapper -> OptimWrapper (fp32): mmengine allows AMP on GPUs only')
+    if distributed:
+        renamed = _replace_types(cfg._cfg_dict, 'SyncBN', 'BN')
+        if renamed:
+            changes.append(f'SyncBN -> BN in {renamed} places: SyncBatchNorm needs GPU tensors')
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                     broadcast_buffers=False)
+        changes.append('distributed backend gloo, DDP on CPU (device_ids=None)')
+    for line in changes:
+        print_log(f'[no GPU] {line}', logger='current', level=30)
+    return changes
+
+
+def init_cpu_process_group(launcher: str) -> None:
+    """For ``--launcher pytorch`` without CUDA, join the gloo process group that torchrun describes.
+
+    mmengine's launcher would call ``torch.cuda.set_device``; the Runner skips its own ``init_dist`` when a
+    process group already exists.
+    """
+    if launcher != 'pytorch' or torch.cuda.is_available() or dist.is_initialized():
+        return
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
+    if missing:
+        raise RuntimeError(f'--launcher pytorch expects the variables torchrun sets; missing {missing}. '
+                           'Start with: torchrun --nproc_per_node=N tools/train.py CONFIG --launcher pytorch')
+    dist.init_process_group(backend='gloo')

@@ -1,0 +1,94 @@
+"""The command lines of ``tools/train.py``, ``tools/pretrain.py`` and ``tools/test.py`` (mmseg's CLI).
+
+The tools stay thin: they parse arguments here, build a config and hand it to mmengine's Runner.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+from collections.abc import Sequence
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from .device_fallbacks import adapt_config_to_cpu, init_cpu_process_group
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def _common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config keys, e.g. train_cfg.max_iters=4 model.backbone.arch=tiny')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    adapt_config_to_cpu(cfg, distributed=args.launcher != 'none')
+    init_cpu_process_group(args.launcher)
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The Runner named by ``cfg.runner_type``, or mmengine's default."""
+    if 'runner_type' in cfg:
+        from mmseg.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def train_main(argv: Sequence[str] | None = None, description: str = 'Train a segmentor') -> None:
+    """``tools/train.py CONFIG [--work-dir D] [--resume] [--amp] [--cfg-options k=v ...] [--launcher L]``."""
+    parser = argparse.ArgumentParser(description=description)
+    _common_args(parser)
+    parser.add_argument('--resume', action='store_true', help='resume from the latest checkpoint in work_dir')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (GPU only)')
+    args = parser.parse_args(argv)
+    if args.amp:
+        args.cfg_options.update({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.loss_scale': 'dynamic'})
+    cfg = _load_config(args)
+    cfg.resume = args.resume
+    build_runner(cfg).train()
+
+
+def test_main(argv: Sequence[str] | None = None) -> None:
+    """``tools/test.py CONFIG CHECKPOINT [--out DIR] [--show-dir DIR] [--tta] [--cfg-options ...]``."""
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
+    _common_args(parser)
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='directory for the predicted label maps (PNG), for offline evaluation')
+    parser.add_argument('--show-dir', help='directory for pictures of the predictions; a relative one lies in the '
+                        'work dir (they land in <show-dir>/vis_data/vis_image)')
+    parser.add_argument('--tta', action='store_true', help='multi-scale + flip test-time augmentation')
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg = _load_config(args)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        if 'visualization' not in cfg.default_hooks:
+            raise SystemExit('--show-dir needs default_hooks.visualization (SegVisualizationHook) in the config')
+        cfg.default_hooks.visualization.draw = True
+        cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir)
+    if args.tta:
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    metrics = build_runner(cfg).test()
+    print_log(f'test metrics: {metrics}', logger='current')

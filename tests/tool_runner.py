@@ -1,0 +1,40 @@
+"""Run lvseg's tools as a user would, in a subprocess; helpers for the end-to-end tests."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO / 'configs/demo/upernet_lvvit-demo_synthetic-128.py'
+
+
+def run_tool(*args: str, nproc: int = 0, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run ``tools/<args[0]>`` with this interpreter (or under torchrun with ``nproc`` processes); return the
+    finished process, failing the test with its output if it exits non-zero."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    tool = str(REPO / 'tools' / args[0])
+    if nproc:
+        command = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
+                   tool, *args[1:], '--launcher', 'pytorch']
+    else:
+        command = [sys.executable, tool, *args[1:]]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        pytest.fail(f'{" ".join(command)} exited {result.returncode}\n{result.stdout[-4000:]}\n'
+                    f'{result.stderr[-6000:]}')
+    return result
+
+
+def demo_overrides(data_root: Path, iters: int = 4) -> list[str]:
+    """--cfg-options that point the demo config at ``data_root`` and shorten it to ``iters`` iterations."""
+    return ['--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
+            f'val_dataloader.dataset.data_root={data_root}', f'test_dataloader.dataset.data_root={data_root}',
+            'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+            'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False', f'train_cfg.max_iters={iters}',
+            f'train_cfg.val_interval={iters}', f'default_hooks.checkpoint.interval={iters // 2}',
+            'default_hooks.checkpoint.max_keep_ckpts=3', 'default_hooks.logger.interval=1',
+            f'param_scheduler.1.end={iters}', 'param_scheduler.0.end=1', 'param_scheduler.1.begin=1']

@@ -1,0 +1,10 @@
+"""Train a segmentor: ``python tools/train.py CONFIG [--work-dir D] [--resume] [--amp] [--cfg-options k=v]``.
+
+Distributed: ``torchrun --nproc_per_node=8 tools/train.py CONFIG --launcher pytorch`` (or tools/dist_train.sh,
+tools/slurm_train.sh).
+"""
+import lvseg  # noqa: F401  (registers lvseg's modules, applies its compatibility shims)
+from lvseg.engine.launch import train_main
+
+if __name__ == '__main__':
+    train_main()
