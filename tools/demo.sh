@@ -18,6 +18,6 @@ checkpoint=$(cat "$WORK/last_checkpoint")
 "$PY" tools/test.py "$CONFIG" "$checkpoint" --work-dir "$WORK/test" --show-dir pictures \
   --cfg-options test_dataloader.dataset.data_root="$DATA" 2>&1 | tee "$WORK/test.log"
 echo
-echo "demo: synthetic data in $DATA (8 classes; chance mIoU is about 1/8 = 12.5 at best)"
+echo "demo: synthetic data in $DATA (8 easy classes: this checks the pipeline, not LV-ViT's ADE20K quality)"
 grep -o "mIoU: [0-9.]*" "$WORK/test.log" | tail -1 | sed 's/^/demo: test /'
 echo "demo: prediction pictures under $WORK/test/pictures/vis_data/vis_image"

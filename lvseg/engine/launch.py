@@ -91,4 +91,4 @@ def test_main(argv: Sequence[str] | None = None) -> None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
     metrics = build_runner(cfg).test()
-    print_log(f'test metrics: {metrics}', logger='current')
+    print_log('test metrics: ' + ', '.join(f'{k}: {float(v):.2f}' for k, v in metrics.items()), logger='current')
