@@ -8,7 +8,7 @@ after only unwrapping (see :mod:`lvseg.checkpoints.lvvit`).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -252,19 +252,27 @@ class LVViT(BaseModule):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def load_pretrained(self, checkpoint: str) -> dict[str, list[str]]:
-        """Load an LV-ViT checkpoint file into this backbone (heads dropped, ``pos_embed`` resized).
+    def load_pretrained(self, checkpoint: str | Mapping, source: str | None = None) -> dict[str, list[str]]:
+        """Load an LV-ViT checkpoint (a file, or what ``torch.load`` returned) into this backbone, heads
+        dropped and ``pos_embed`` resized.
 
-        Returns (and logs) the ``dropped``, ``missing`` and ``unexpected`` key names. Raises ValueError naming
-        the file if its embed dim or depth differs from this model's.
+        Returns (and logs) the ``dropped`` (heads; the final ``norm`` unless ``final_norm``), ``missing`` and
+        ``unexpected`` key names. Raises ValueError naming the file (or ``source``) if its embed dim or depth
+        differs from this model's.
         """
-        raw = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='current')
-        state_dict, dropped = convert_lvvit_checkpoint(raw, pos_grid=self.pos_grid,
+        if isinstance(checkpoint, str):
+            source = checkpoint
+            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='current')
+        source = source or 'the given checkpoint'
+        state_dict, dropped = convert_lvvit_checkpoint(checkpoint, pos_grid=self.pos_grid,
                                                        interpolate_mode=self.interpolate_mode)
-        self._check_compatible(state_dict, checkpoint)
+        if not self.final_norm:  # the classifier's final norm has no place in a dense backbone without one
+            dropped += [k for k in state_dict if k.startswith('norm.')]
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith('norm.')}
+        self._check_compatible(state_dict, source)
         incompatible = self.load_state_dict(state_dict, strict=False)
         report = dict(dropped=dropped, missing=incompatible.missing_keys, unexpected=incompatible.unexpected_keys)
-        print_log(f'LVViT: loaded {len(state_dict)} tensors from {checkpoint}; ' +
+        print_log(f'LVViT: loaded {len(state_dict)} tensors from {source}; ' +
                   '; '.join(f'{kind} {keys}' for kind, keys in report.items()), logger='current')
         return report
 
