@@ -20,6 +20,10 @@ def test_train_test_and_resume(ade_root, tmp_path):
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 2
     assert len(list((tmp_path / 'test/pictures/vis_data/vis_image').glob('*.png'))) == 2
 
+    augmented = run_tool('test.py', str(DEMO_CONFIG), str(work / 'iter_4.pth'), '--tta', '--work-dir',
+                         str(tmp_path / 'tta'), *demo_overrides(ade_root))
+    assert re.search(r'Iter\(test\).*mIoU: \d+\.\d+', augmented.stdout + augmented.stderr)
+
     resumed = run_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(work), '--resume',
                        *demo_overrides(ade_root, iters=6))
     assert 'resumed epoch: 0, iter: 4' in resumed.stdout + resumed.stderr
@@ -48,3 +52,12 @@ def test_full_size_headline_config_trains_an_iteration_and_slide_tests(ade_root,
     checkpoint = torch.load(tmp_path / 'iter_1.pth', map_location='cpu', weights_only=True)
     assert checkpoint['state_dict']['backbone.pos_embed'].shape == (1, 1 + 32 * 32, 384)
     assert checkpoint['state_dict']['decode_head.conv_seg.weight'].shape[0] == 150
+
+
+def test_flops_tool_counts_the_headline_model():
+    result = run_tool('analysis/get_flops.py', str(REPO / 'configs/upernet_lvvit.py'), '--shape', '512', '512')
+    params = int(re.search(r'params: .*\((\d+)\)', result.stdout).group(1))
+    flops = float(re.search(r'flops: .*\(([\d.e+]+)\)', result.stdout).group(1))
+    # the official README: 44M parameters for UperNet + LV-ViT-S
+    assert abs(params - 44e6) / 44e6 < 0.05, params
+    assert flops > 1e11

@@ -1,18 +1,19 @@
 """Parameters and FLOPs of a config's model: ``python tools/analysis/get_flops.py CONFIG --shape 512 512``.
 
-mmseg 1.2.2's own get_flops.py crashes ("input_shape and inputs cannot be both set"), so this calls
-mmengine's ``get_model_complexity_info`` directly. FLOPs are mmengine's count (one multiply-add = 1 FLOP).
+mmseg 1.2.2's own get_flops.py crashes ("input_shape and inputs cannot be both set"); this one counts with
+mmengine's ``FlopAnalyzer`` plus a handle for fused attention (see ``lvseg/engine/flops.py``): one
+multiply-add = 1 FLOP.
 """
 import argparse
 
 import torch
-from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import lvseg  # noqa: F401
+from lvseg.engine.flops import count_flops_and_params
 
 
 def main() -> None:
@@ -28,11 +29,9 @@ def main() -> None:
     # SyncBN has no CPU kernel; BN costs the same.
     model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
     height, width = (args.shape * 2)[:2]
-    with torch.no_grad():
-        info = get_model_complexity_info(model, inputs=(torch.rand(1, 3, height, width),), show_table=False,
-                                         show_arch=False)
+    flops, params = count_flops_and_params(model, (torch.rand(1, 3, height, width),))
     print(f'config: {args.config}\ninput: 1x3x{height}x{width}\n'
-          f'flops: {info["flops_str"]} ({info["flops"]:.4g})\nparams: {info["params_str"]} ({info["params"]})')
+          f'flops: {flops / 1e9:.2f} G ({flops:.4g})\nparams: {params / 1e6:.2f} M ({params})')
 
 
 if __name__ == '__main__':
