@@ -4,7 +4,7 @@ Importing this package registers its modules in mmseg's registries, so configs o
 ``custom_imports = dict(imports=['lvseg'], allow_failed_imports=False)``.
 """
 from . import compat  # noqa: F401, I001  (first: the shims apply before anything loads a checkpoint)
-from . import datasets, engine, models  # noqa: F401
+from . import datasets, engine, evaluation, models  # noqa: F401
 from .version import __version__
 
 __all__ = ['__version__']

@@ -5,6 +5,10 @@ Examples::
     python tools/make_demo_data.py ade20k data/synthetic_ade --num-classes 8 --train 200 --val 40 --size 128
     python tools/make_demo_data.py imagenet data/synthetic_in --num-classes 8 --train 50 --val 10 --size 128
 
+The ImageNet layout also gets token-label maps for its training images, ``label_maps/train/<wnid>/<stem>.pt``
+(8x8 cells by default, ``--label-maps 0`` for none), computed from the exact masks by the stand-in annotator
+``lvseg.annotator.from_masks``.
+
 The dataset is written into a hidden sibling folder (``.<name>.partial-<pid>``) and renamed to the output
 folder only when complete, so an interrupted run never leaves a half-written dataset under the output name.
 A non-empty output folder is replaced only with ``--force``, and only once the new dataset is complete.
@@ -20,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lvseg.annotator.from_masks import DEFAULT_TOP_K, write_label_maps_from_masks
 from lvseg.datasets.synthetic import SyntheticDataset, write_ade20k_layout, write_imagenet_layout
 
 
@@ -41,9 +46,14 @@ def parse_args() -> argparse.Namespace:
                                   help="one-object images in ImageNet's class folders, with train masks")
     imagenet.add_argument('--train', type=int, default=50, help='training images per class (default: 50)')
     imagenet.add_argument('--val', type=int, default=10, help='validation images per class (default: 10)')
+    imagenet.add_argument('--label-maps', type=int, default=8, metavar='CELLS',
+                          help='token-label maps of CELLS x CELLS cells for the training images, from the masks, '
+                               'in label_maps/train; 0 for none (default: 8)')
     args = parser.parse_args()
     if len(args.size) not in (1, 2) or min(args.size) < 1:
         parser.error(f'--size takes one or two positive numbers (H W), got {args.size}')
+    if args.layout == 'imagenet' and args.label_maps < 0:
+        parser.error(f'--label-maps takes a number of cells >= 0, got {args.label_maps}')
     if args.out.exists() and not args.out.is_dir():
         parser.error(f'output path {args.out} exists and is not a folder')
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
@@ -75,6 +85,18 @@ def write_atomically(out: Path, write: Callable[[Path], SyntheticDataset]) -> Sy
     return dataclasses.replace(dataset, root=out)
 
 
+def write_imagenet(root: Path, *, label_map_cells: int, **kwargs) -> SyntheticDataset:
+    """``write_imagenet_layout(root, **kwargs)``, then, unless ``label_map_cells`` is 0, the square token-label
+    maps of its training images from their masks: ``root/label_maps/train/<wnid>/<stem>.pt``, top 5 classes
+    (all classes when there are fewer)."""
+    dataset = write_imagenet_layout(root, **kwargs)
+    if label_map_cells:
+        num_classes = len(dataset.class_names)
+        write_label_maps_from_masks(root / 'masks' / 'train', root / 'label_maps' / 'train', num_classes=num_classes,
+                                    grid=(label_map_cells, label_map_cells), k=min(DEFAULT_TOP_K, num_classes))
+    return dataset
+
+
 def main() -> None:
     args = parse_args()
     image_size = (args.size[0], args.size[-1])
@@ -82,13 +104,14 @@ def main() -> None:
         write = functools.partial(write_ade20k_layout, num_classes=args.num_classes, num_train=args.train,
                                   num_val=args.val, image_size=image_size, seed=args.seed)
     else:
-        write = functools.partial(write_imagenet_layout, num_classes=args.num_classes,
+        write = functools.partial(write_imagenet, label_map_cells=args.label_maps, num_classes=args.num_classes,
                                   per_class_train=args.train, per_class_val=args.val, image_size=image_size,
                                   seed=args.seed)
     start = time.perf_counter()
     dataset = write_atomically(args.out, write)
     counts = ', '.join(f'{n} {split}' for split, n in dataset.num_images.items())
-    print(f'wrote {counts} images of {len(dataset.class_names)} classes to {dataset.root} '
+    maps = f' with {args.label_maps}x{args.label_maps} token-label maps' if getattr(args, 'label_maps', 0) else ''
+    print(f'wrote {counts} images of {len(dataset.class_names)} classes{maps} to {dataset.root} '
           f'in {time.perf_counter() - start:.1f} s')
 
 
