@@ -140,3 +140,14 @@ def test_official_checkpoint_into_a_segmentation_backbone_drops_only_heads_and_f
                                                 'norm.weight', 'norm.bias'])
     assert report['unexpected'] == []
     assert all(k.startswith('side_layers.') for k in report['missing'])
+
+
+def test_pretrained_argument_is_short_for_a_pretrained_init_cfg(tmp_path):
+    path = tmp_path / 'lvvit.pth'
+    weights = official_state_dict()
+    torch.save(weights, path)
+    backbone = LVViT(TINY, pyramid='none', pretrained=str(path))
+    backbone.init_weights()
+    assert torch.equal(backbone.state_dict()['blocks.0.attn.qkv.weight'], weights['blocks.0.attn.qkv.weight'])
+    with pytest.raises(ValueError, match='not both'):
+        LVViT(TINY, pretrained=str(path), init_cfg=dict(type='Pretrained', checkpoint=str(path)))

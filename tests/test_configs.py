@@ -49,3 +49,31 @@ def test_mmseg_inference_api_on_the_headline_config():
     result = inference_model(model, image)
     prediction = result.pred_sem_seg.data
     assert prediction.shape == (1, 100, 120) and int(prediction.max()) < 5
+
+
+PRETRAIN_CONFIGS = sorted([*(REPO / 'configs/pretrain').glob('*.py'), *(REPO / 'configs/demo').glob('*tokenlabel*.py')])
+
+
+def test_pretrain_config_is_the_published_recipe():
+    cfg = Config.fromfile(REPO / 'configs/pretrain/lvvit-s_tokenlabel_in1k-224.py')
+    assert cfg.model.type == 'TokenLabelingClassifier' and cfg.model.mix_token
+    assert (cfg.model.loss.cls_weight, cfg.model.loss.dense_weight, cfg.model.loss.label_smoothing) == (1.0, 1.0, 0.1)
+    assert cfg.optim_wrapper.optimizer.lr == 1.6e-3 and cfg.optim_wrapper.optimizer.weight_decay == 0.05
+    assert cfg.auto_scale_lr.base_batch_size == 1024 and cfg.train_dataloader.batch_size == 128
+    assert cfg.train_cfg.max_epochs == 310 and cfg.param_scheduler[1].eta_min == 1e-5
+    assert cfg.custom_hooks[0].type == 'EMAHook' and cfg.custom_hooks[0].momentum == 8e-5
+    assert cfg.model.data_preprocessor.random_erasing_prob == 0.25
+    augment = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
+    assert augment['RandAugmentWithAffine'].config_str == 'rand-m9-mstd0.5-inc1'
+    assert augment['RandomResizedCropWithBox'].scale == (0.08, 1.0)
+
+
+@pytest.mark.parametrize('path', PRETRAIN_CONFIGS, ids=lambda p: p.name)
+def test_pretrain_config_builds_a_classifier(path):
+    cfg = Config.fromfile(path)
+    init_default_scope(cfg.default_scope)
+    cfg.model.pop('init_cfg', None)  # the 384 config starts from a 224 run's checkpoint
+    model = MODELS.build(cfg.model).eval()
+    with torch.no_grad():
+        scores = model(torch.rand(1, 3, 64, 64), mode='tensor')
+    assert scores.shape == (1, cfg.model.num_classes) and torch.allclose(scores.sum(), torch.tensor(1.0))

@@ -12,6 +12,7 @@ data_preprocessor = dict(
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
+    pretrained=None,  # an official LV-ViT or lvseg pretraining checkpoint: --cfg-options model.pretrained=PATH
     backbone=dict(
         type='LVViT',
         arch='small',
@@ -20,8 +21,7 @@ model = dict(
         drop_path_rate=0.1,
         pyramid='side_layers',
         pyramid_out_channels=2048,
-        pyramid_norm_cfg=norm_cfg,
-        init_cfg=None),  # dict(type='Pretrained', checkpoint='pretrain/lvvit_s-26M-224-83.3.pth.tar')
+        pyramid_norm_cfg=norm_cfg),
     decode_head=dict(
         type='UPerHead',
         in_channels=[384, 384, 384, 2048],

@@ -176,6 +176,8 @@ class LVViT(BaseModule):
         frozen_stages: -1 freezes nothing; 0 freezes the stem, ``cls_token`` and ``pos_embed``; k > 0 also
             the first k blocks. Frozen BN layers stay in eval mode. Default: -1.
         norm_eval: keep every BN layer in eval mode while training. Default: False.
+        pretrained: a checkpoint path, short for ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``;
+            what mmseg's ``EncoderDecoder(pretrained=...)`` passes on (``--cfg-options model.pretrained=PATH``).
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads an official LV-ViT checkpoint or an
             lvseg pretraining checkpoint (see :func:`lvseg.checkpoints.lvvit.convert_lvvit_checkpoint`).
     """
@@ -186,8 +188,11 @@ class LVViT(BaseModule):
                  norm_cfg: dict | None = None, stem_norm_cfg: dict | None = None, final_norm: bool = False,
                  pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
-                 frozen_stages: int = -1, norm_eval: bool = False, init_cfg: dict | None = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+                 frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
+                 init_cfg: dict | None = None) -> None:
+        if pretrained is not None and init_cfg is not None:
+            raise ValueError('give the checkpoint as pretrained or as init_cfg, not both')
+        super().__init__(init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else init_cfg)
         self.arch_settings = resolve_arch(arch)
         embed_dims = self.embed_dims = self.arch_settings['embed_dims']
         self.num_layers = self.arch_settings['num_layers']

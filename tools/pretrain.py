@@ -1,0 +1,10 @@
+"""Token-labeling pretraining on ImageNet: ``python tools/pretrain.py CONFIG [--resume] [--cfg-options k=v]``.
+
+The same command line as tools/train.py; distributed: ``tools/dist_pretrain.sh CONFIG GPUS`` (torchrun) or
+``tools/slurm_run.sh pretrain.py PARTITION JOB CONFIG``.
+"""
+import lvseg  # noqa: F401  (registers lvseg's modules, applies its compatibility shims)
+from lvseg.engine.launch import train_main
+
+if __name__ == '__main__':
+    train_main(description='Pretrain a classifier with token labeling')
