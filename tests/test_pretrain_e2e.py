@@ -63,11 +63,26 @@ def test_pretrain_with_two_processes_on_gloo(imagenet_root, tmp_path):
     assert re.search(r'accuracy/top1: [\d.]+', log) and (tmp_path / 'epoch_1.pth').is_file()
 
 
-def test_full_size_lvvit_s_recipe_trains_an_epoch_on_the_cpu(imagenet_root, tmp_path):
-    """configs/pretrain/lvvit-s_tokenlabel_in1k-224.py as published (LV-ViT-S, 224, 1000 classes), tiny data."""
-    run_tool('pretrain.py', str(REPO / 'configs/pretrain/lvvit-s_tokenlabel_in1k-224.py'), '--work-dir',
-             str(tmp_path), *pretrain_overrides(imagenet_root, epochs=1), 'train_dataloader.dataset.indices=4',
-             'train_dataloader.dataset.label_map_root=label_maps/train', 'val_dataloader.dataset.indices=2')
-    checkpoint = torch.load(tmp_path / 'epoch_1.pth', map_location='cpu', weights_only=True)
+def test_full_size_lvvit_s_recipe_resumes_and_feeds_the_headline_segmentor(imagenet_root, ade_root, tmp_path):
+    """configs/pretrain/lvvit-s_tokenlabel_in1k-224.py as published (LV-ViT-S, 224, 1000 classes) on tiny data:
+    an epoch, a resumed second epoch, then its checkpoint initialises configs/upernet_lvvit.py."""
+    config = str(REPO / 'configs/pretrain/lvvit-s_tokenlabel_in1k-224.py')
+    tiny = ['train_dataloader.dataset.indices=4', 'train_dataloader.dataset.label_map_root=label_maps/train',
+            'val_dataloader.dataset.indices=2']
+    run_tool('pretrain.py', config, '--work-dir', str(tmp_path), *pretrain_overrides(imagenet_root, epochs=1), *tiny)
+    resumed = run_tool('pretrain.py', config, '--work-dir', str(tmp_path), '--resume',
+                       *pretrain_overrides(imagenet_root, epochs=2), *tiny)
+    assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
+    checkpoint = torch.load(tmp_path / 'epoch_2.pth', map_location='cpu', weights_only=True)
     assert checkpoint['state_dict']['backbone.pos_embed'].shape == (1, 1 + 14 * 14, 384)
     assert checkpoint['state_dict']['aux_head.weight'].shape == (1000, 384)
+
+    loader = ['num_workers=0', 'persistent_workers=False', f'dataset.data_root={ade_root}']
+    seg_options = [f'{split}_dataloader.{opt}' for split in ('train', 'val', 'test') for opt in loader]
+    seg = run_tool('train.py', str(REPO / 'configs/upernet_lvvit.py'), '--work-dir', str(tmp_path / 'seg'),
+                   '--cfg-options', *seg_options, 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+                   'default_hooks.checkpoint.interval=1', 'val_dataloader.dataset.indices=1',
+                   f'model.pretrained={tmp_path}/epoch_2.pth')
+    report = re.search(r'LVViT: loaded (\d+) tensors .*; unexpected (\[.*?\])', seg.stdout + seg.stderr)
+    backbone_keys = [k for k in checkpoint['state_dict'] if k.startswith('backbone.') and 'backbone.norm.' not in k]
+    assert report and report.group(2) == '[]' and int(report.group(1)) == len(backbone_keys)
