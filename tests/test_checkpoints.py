@@ -98,7 +98,7 @@ def test_wrong_embed_dim_or_depth_is_a_clear_error(tmp_path):
     path = tmp_path / 'lvvit_m.pth'
     torch.save(official_state_dict(embed_dims=48), path)
     backbone = LVViT(TINY, pyramid='none', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
-    with pytest.raises(ValueError, match=r'lvvit_m.pth holds an LV-ViT of depth 2 and embed dim 48.*embed dim 32'):
+    with pytest.raises(ValueError, match=r'lvvit_m.pth holds a model of depth 2 and embed dim 48.*embed dim 32'):
         backbone.init_weights()
     torch.save(official_state_dict(depth=3), path)
     with pytest.raises(ValueError, match='depth 3'):

@@ -277,7 +277,7 @@ class LVViT(BaseModule):
         self._check_compatible(state_dict, source)
         incompatible = self.load_state_dict(state_dict, strict=False)
         report = dict(dropped=dropped, missing=incompatible.missing_keys, unexpected=incompatible.unexpected_keys)
-        print_log(f'LVViT: loaded {len(state_dict)} tensors from {source}; ' +
+        print_log(f'{type(self).__name__}: loaded {len(state_dict)} tensors from {source}; ' +
                   '; '.join(f'{kind} {keys}' for kind, keys in report.items()), logger='current')
         return report
 
@@ -285,7 +285,7 @@ class LVViT(BaseModule):
         depth = 1 + max((int(k.split('.')[1]) for k in state_dict if k.startswith('blocks.')), default=-1)
         width = state_dict['cls_token'].shape[-1] if 'cls_token' in state_dict else None
         if depth != self.num_layers or width != self.embed_dims:
-            raise ValueError(f'checkpoint {source} holds an LV-ViT of depth {depth} and embed dim {width}, but '
+            raise ValueError(f'checkpoint {source} holds a model of depth {depth} and embed dim {width}, but '
                              f'this backbone has depth {self.num_layers} and embed dim {self.embed_dims} '
                              f'(arch {self.arch_settings}); pick the matching arch')
         own = self.state_dict()

@@ -1,0 +1,216 @@
+"""T2T-ViT: "Tokens-to-Token ViT: Training Vision Transformers from Scratch on ImageNet" (Yuan et al., ICCV 2021,
+arXiv 2101.11986), as an mmseg backbone.
+
+A Tokens-to-Token (T2T) module replaces ViT's patch projection: the image is softly split into overlapping
+patches (``nn.Unfold``, kernel 7 stride 4, then 3/2 twice), and between splits a small transformer layer
+re-structures the tokens, whose output is folded back into a map for the next split. A deep-narrow ViT with a
+class token and a fixed sinusoid position table follows (SPEC section 4).
+
+The deep-narrow trunk is LV-ViT's with ``skip_lam = 1`` (plain pre-norm blocks, qkv without bias, as the
+official ``Block``), so :class:`T2TViT` is an :class:`~lvseg.models.backbones.lvvit.LVViT` whose patch embedding
+is the T2T module: blocks, final norm, ``out_indices``, the side-layer pyramid, position-embedding resizing,
+freezing, layer depths and checkpoint loading are LV-ViT's.
+
+Only the transformer T2T layer (the official ``T2t_vit_t_*`` models) is implemented; the Performer layer of the
+models without ``_t`` is not, and loading their checkpoints is refused with a clear error.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmengine.runner.checkpoint import CheckpointLoader
+from mmseg.registry import MODELS
+from timm.layers import Mlp
+
+from ...checkpoints.t2t_vit import convert_t2t_vit_checkpoint
+from .lvvit import LVViT
+
+# The official presets with transformer T2T layers (``t2t_vit_t_14/19/24`` in ``models/t2t_vit.py``).
+ARCH_SETTINGS: dict[str, dict] = {
+    't-14': dict(embed_dims=384, num_layers=14, num_heads=6, mlp_ratio=3.0, token_dims=64),
+    't-19': dict(embed_dims=448, num_layers=19, num_heads=7, mlp_ratio=3.0, token_dims=64),
+    't-24': dict(embed_dims=512, num_layers=24, num_heads=8, mlp_ratio=3.0, token_dims=64),
+}
+# (kernel, stride, padding) of the three soft splits; their strides multiply to the token stride, 16 pixels.
+SOFT_SPLITS = ((7, 4, 2), (3, 2, 1), (3, 2, 1))
+TOKEN_STRIDE = 16
+
+
+def resolve_arch(arch: str | dict) -> dict:
+    """Return the hyper-parameters of ``arch``: a preset name ('t-14', 't-19', 't-24') or a dict of all five
+    keys (``embed_dims, num_layers, num_heads, mlp_ratio, token_dims``)."""
+    if isinstance(arch, str):
+        if arch.lower() not in ARCH_SETTINGS:
+            raise KeyError(f'unknown T2T-ViT arch {arch!r}; expected one of {sorted(ARCH_SETTINGS)}, or a dict '
+                           f'with the keys {sorted(ARCH_SETTINGS["t-14"])}')
+        return dict(ARCH_SETTINGS[arch.lower()])
+    missing = set(ARCH_SETTINGS['t-14']) - set(arch)
+    if missing:
+        raise KeyError(f'custom T2T-ViT arch lacks the keys {sorted(missing)}')
+    return dict(arch)
+
+
+def sinusoid_position_table(num_positions: int, dims: int) -> torch.Tensor:
+    """The fixed position embedding of T2T-ViT (the Transformer's): ``(1, num_positions, dims)`` with
+    ``sin(p / 10000^(2i/dims))`` in column 2i and ``cos`` of the same angle in column 2i + 1."""
+    positions = torch.arange(num_positions, dtype=torch.float64).unsqueeze(1)
+    frequencies = 10000.0 ** (-2.0 * (torch.arange(dims, dtype=torch.float64) // 2) / dims)
+    angles = positions * frequencies
+    table = torch.where(torch.arange(dims) % 2 == 0, angles.sin(), angles.cos())
+    return table.float().unsqueeze(0)
+
+
+class TokenAttention(nn.Module):
+    """Single-head attention from ``in_dims`` to ``token_dims`` whose residual is the value itself.
+
+    Tokens ``(B, N, in_dims)`` -> ``(B, N, token_dims)``: ``v + proj(softmax(q k^T * in_dims^-0.5) v)``. Input
+    and output widths differ, so the values stand in for the skip connection; the scale uses the input width
+    (the official ``token_transformer.Attention`` takes ``dim ** -0.5`` with ``dim`` the input width).
+    """
+
+    def __init__(self, in_dims: int, token_dims: int) -> None:
+        super().__init__()
+        self.scale = in_dims ** -0.5
+        self.qkv = nn.Linear(in_dims, 3 * token_dims, bias=False)
+        self.proj = nn.Linear(token_dims, token_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).unsqueeze(1).chunk(3, dim=-1)  # (B, 1, N, token_dims) each
+        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        return (v + self.proj(out)).squeeze(1)
+
+
+class TokenTransformerLayer(nn.Module):
+    """The T2T module's transformer layer: ``x = attn(norm1(x)); x = x + mlp(norm2(x))``, ``(B, N, in_dims)``
+    -> ``(B, N, token_dims)``; the MLP keeps the width (the official ``Token_transformer`` has MLP ratio 1)."""
+
+    def __init__(self, in_dims: int, token_dims: int, norm_cfg: dict | None = None) -> None:
+        super().__init__()
+        norm_cfg = norm_cfg or dict(type='LN')
+        self.norm1 = build_norm_layer(norm_cfg, in_dims)[1]
+        self.attn = TokenAttention(in_dims, token_dims)
+        self.norm2 = build_norm_layer(norm_cfg, token_dims)[1]
+        self.mlp = Mlp(token_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class TokensToToken(nn.Module):
+    """The Tokens-to-Token module: soft split, T2T layer, soft split, T2T layer, soft split, linear projection.
+
+    Images ``(B, C, H, W)`` -> tokens ``(B, h*w, embed_dims)`` and ``(h, w) = (ceil(H/16), ceil(W/16))``: inputs
+    are zero-padded at the bottom and right to multiples of 16 pixels (mmseg's 'corner' padding), where the
+    three splits (strides 4, 2, 2) give exactly H/16 x W/16 tokens. Token widths: ``C*7*7`` after the first
+    split, ``token_dims`` after each T2T layer, ``token_dims*3*3`` after the later splits.
+
+    Args:
+        in_channels: image channels.
+        embed_dims: width of the output tokens.
+        token_dims: width of the T2T layers (64 officially).
+        norm_cfg: norm of the T2T layers. Default: LN.
+    """
+
+    def __init__(self, in_channels: int, embed_dims: int, token_dims: int = 64, norm_cfg: dict | None = None) -> None:
+        super().__init__()
+        self.soft_splits = nn.ModuleList(nn.Unfold(kernel, stride=stride, padding=padding)
+                                         for kernel, stride, padding in SOFT_SPLITS)
+        first_kernel, later_kernel = SOFT_SPLITS[0][0], SOFT_SPLITS[1][0]
+        self.attention1 = TokenTransformerLayer(in_channels * first_kernel ** 2, token_dims, norm_cfg)
+        self.attention2 = TokenTransformerLayer(token_dims * later_kernel ** 2, token_dims, norm_cfg)
+        self.project = nn.Linear(token_dims * later_kernel ** 2, embed_dims)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        pad_h, pad_w = -x.shape[-2] % TOKEN_STRIDE, -x.shape[-1] % TOKEN_STRIDE
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        tokens, hw_shape = self._soft_split(x, 0)
+        tokens, hw_shape = self._soft_split(self._to_map(self.attention1(tokens), hw_shape), 1)
+        tokens, hw_shape = self._soft_split(self._to_map(self.attention2(tokens), hw_shape), 2)
+        return self.project(tokens), hw_shape
+
+    def _soft_split(self, x: torch.Tensor, index: int) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Map ``(B, C, H, W)`` -> overlapping patches ``(B, h*w, C*k*k)`` and their grid ``(h, w)``."""
+        kernel, stride, padding = SOFT_SPLITS[index]
+        hw_shape = tuple((size + 2 * padding - kernel) // stride + 1 for size in x.shape[-2:])
+        return self.soft_splits[index](x).transpose(1, 2), hw_shape
+
+    @staticmethod
+    def _to_map(tokens: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *hw_shape)
+
+
+@MODELS.register_module()
+class T2TViT(LVViT):
+    """T2T-ViT backbone for dense prediction and token-labeling pretraining.
+
+    Outputs, pyramid, classification interface (:meth:`patch_embed` / :meth:`forward_tokens`), freezing and layer
+    depths are those of :class:`~lvseg.models.backbones.lvvit.LVViT` (see there); the stride is 16 pixels.
+
+    Args:
+        arch: 't-14' | 't-19' | 't-24' (the official T2T-ViT_t-14/19/24: embed dims 384/448/512, 14/19/24
+            blocks, 6/7/8 heads, MLP ratio 3, T2T width 64), or a dict with ``embed_dims, num_layers, num_heads,
+            mlp_ratio, token_dims``. Default: 't-14'.
+        img_size: pretraining image size (int or (H, W)); sets the length of the sinusoid position table
+            (``1 + (H/16)*(W/16)`` positions). Other input sizes resize it bicubically, as the official
+            transfer code does. Default: 224.
+        in_channels: image channels. Default: 3.
+        out_indices: blocks whose outputs ``forward`` returns (-1 = last). Default: -1.
+        drop_rate, attn_drop_rate, drop_path_rate: as LV-ViT (the official recipe: drop path 0.1).
+        norm_cfg: norm of the T2T layers and the blocks. Default: LN (eps 1e-5, as the official models).
+        final_norm: build and apply the final norm ``norm`` (see LV-ViT); classification needs it. Default: False.
+        pyramid, pyramid_out_channels, pyramid_norm_cfg: the dense outputs, as LV-ViT. Default: side layers.
+        interpolate_mode: mode for resizing ``pos_embed``. Default: 'bicubic'.
+        with_cp, frozen_stages, norm_eval: as LV-ViT; stage 0 is the T2T module with ``cls_token``.
+        pretrained: a checkpoint path (short for ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``).
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads an official T2T-ViT_t checkpoint or an lvseg
+            checkpoint of this backbone (see :func:`lvseg.checkpoints.t2t_vit.convert_t2t_vit_checkpoint`).
+    """
+
+    def __init__(self, arch: str | dict = 't-14', img_size: int | Sequence[int] = 224, in_channels: int = 3,
+                 out_indices: int | Sequence[int] = -1, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0, norm_cfg: dict | None = None, final_norm: bool = False,
+                 pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
+                 pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
+                 frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
+                 init_cfg: dict | None = None) -> None:
+        settings = resolve_arch(arch)
+        trunk = {k: v for k, v in settings.items() if k != 'token_dims'}
+        # LVViT builds a convolutional stem (here a minimal one, 1 channel) that the T2T module replaces below.
+        super().__init__(dict(trunk, stem_channels=1, skip_lam=1.0), img_size, TOKEN_STRIDE, in_channels,
+                         out_indices, qkv_bias=False, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+                         drop_path_rate=drop_path_rate, norm_cfg=norm_cfg, final_norm=final_norm, pyramid=pyramid,
+                         pyramid_out_channels=pyramid_out_channels, pyramid_norm_cfg=pyramid_norm_cfg,
+                         interpolate_mode=interpolate_mode, with_cp=with_cp, frozen_stages=frozen_stages,
+                         norm_eval=norm_eval, pretrained=pretrained, init_cfg=init_cfg)
+        self.arch_settings = settings
+        self.patch_embed = TokensToToken(in_channels, self.embed_dims, settings['token_dims'], norm_cfg)
+        self.pos_embed.requires_grad_(False)  # fixed, as the official ``get_sinusoid_encoding`` table
+        self._reset_pos_embed()
+        self._freeze_stages()
+
+    def init_weights(self) -> None:
+        """As LV-ViT: random (truncated normal 0.02), or the checkpoint named by ``init_cfg``; without a
+        checkpoint the position embedding stays the sinusoid table."""
+        super().init_weights()
+        if not (isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'):
+            self._reset_pos_embed()
+
+    def load_pretrained(self, checkpoint: str | Mapping, source: str | None = None) -> dict[str, list[str]]:
+        """Load an official T2T-ViT_t checkpoint or an lvseg one (file or loaded), head dropped and ``pos_embed``
+        resized; returns and logs ``dropped``, ``missing`` and ``unexpected`` key names (see
+        :meth:`LVViT.load_pretrained`). Raises ValueError for a Performer-T2T checkpoint or one of another depth
+        or width."""
+        if isinstance(checkpoint, str):
+            source = checkpoint
+            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='current')
+        return super().load_pretrained(convert_t2t_vit_checkpoint(checkpoint), source)
+
+    def _reset_pos_embed(self) -> None:
+        with torch.no_grad():
+            self.pos_embed.copy_(sinusoid_position_table(self.pos_embed.shape[1], self.embed_dims))

@@ -1,0 +1,119 @@
+"""mmseg's ``VisionTransformer`` (ViT, DeiT) as a token backbone: token labeling and timm/DeiT checkpoints.
+
+lvseg writes no ViT of its own (SPEC section 4). :class:`TokenViT` is mmseg's ``VisionTransformer`` plus what
+:class:`~lvseg.models.classifiers.TokenLabelingClassifier` and layer decay ask of a backbone: ``patch_embed``
+(mmseg's ``PatchEmbed`` already returns ``(tokens, (h, w))``), :meth:`forward_tokens`, ``embed_dims``,
+``final_norm`` and :meth:`get_layer_depth`; and loading of timm / DeiT checkpoints (keys converted by
+:func:`lvseg.checkpoints.vit.convert_timm_vit_checkpoint`) and of lvseg's own, at any image size.
+Everything else, ``forward`` for dense outputs included, is mmseg's.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import CheckpointLoader
+from mmseg.models.backbones.vit import VisionTransformer
+from mmseg.registry import MODELS
+
+from ...checkpoints.lvvit import convert_lvvit_checkpoint
+from ...checkpoints.vit import convert_timm_vit_checkpoint
+
+LAYER_KEY = re.compile(r'layers\.(\d+)\.')
+FINAL_NORM_PREFIX = 'ln1.'  # mmseg's name of the final norm (``VisionTransformer.norm1``)
+
+
+@MODELS.register_module()
+class TokenViT(VisionTransformer):
+    """mmseg's ``VisionTransformer`` that also serves token-labeling classification and loads timm checkpoints.
+
+    Takes mmseg's arguments unchanged (see ``mmseg.models.backbones.VisionTransformer``). For DeiT-S: ``embed_dims
+    384, num_layers 12, num_heads 6, mlp_ratio 4, qkv_bias True, patch_bias True, norm_cfg LN eps 1e-6``; for
+    classification also ``final_norm=True``. ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` (or
+    ``pretrained=PATH``) loads a timm / DeiT file, an mmseg-converted one or an lvseg checkpoint.
+
+    mmseg's encoder layer applies stochastic depth to the MLP branch only (its attention branch has none); that
+    is mmseg's ViT, kept as is.
+    """
+
+    @property
+    def embed_dims(self) -> int:
+        """Token width C."""
+        return self.cls_token.shape[-1]
+
+    def forward_tokens(self, tokens: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
+        """Patch tokens ``(B, h*w, C)`` (from ``patch_embed``) -> class token, position embedding (resized to
+        ``hw_shape``), all layers and the final norm: ``(B, 1 + h*w, C)``, class token first. Needs
+        ``final_norm=True``."""
+        x = torch.cat((self.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
+        x = self._pos_embeding(x, hw_shape, self.pos_embed)
+        if self.pre_norm:
+            x = self.pre_ln(x)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm1(x)
+
+    def get_layer_depth(self, param_name: str) -> tuple[int, int]:
+        """Layer index of a parameter for layer-wise lr decay: 0 for the patch embedding, ``cls_token``,
+        ``pos_embed`` and the pre-norm, i + 1 for layer i, ``num_layers + 1`` for the final norm.
+        Returns (depth, num_depths)."""
+        num_depths = len(self.layers) + 2
+        if param_name.startswith(('patch_embed.', 'cls_token', 'pos_embed', 'ln_pre.')):
+            return 0, num_depths
+        layer = LAYER_KEY.match(param_name)
+        if layer:
+            return int(layer.group(1)) + 1, num_depths
+        return num_depths - 1, num_depths
+
+    def train(self, mode: bool = True) -> TokenViT:
+        """mmseg's ``train`` (LayerNorms stay in eval mode under ``norm_eval``), returning ``self`` as
+        ``nn.Module.train`` does (mmseg 1.2.2's returns None, so ``TokenViT(...).eval()`` would be None)."""
+        super().train(mode)
+        return self
+
+    def init_weights(self) -> None:
+        """mmseg's random init, or the checkpoint named by ``init_cfg`` through :meth:`load_pretrained`."""
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            self.load_pretrained(self.init_cfg['checkpoint'])
+            return
+        super().init_weights()
+
+    def load_pretrained(self, checkpoint: str | Mapping, source: str | None = None) -> dict[str, list[str]]:
+        """Load a ViT checkpoint (a file, or what ``torch.load`` returned) into this backbone.
+
+        Accepts timm / DeiT files (wrappers and ``module.`` prefix as :func:`lvseg.checkpoints.unwrap_state_dict`),
+        mmseg-converted ones and lvseg checkpoints (``backbone.`` prefix). Heads are dropped, ``pos_embed`` is
+        resized to this model's ``img_size``, and the final norm ``ln1`` is dropped unless ``final_norm``.
+
+        Returns (and logs) the ``dropped``, ``missing`` and ``unexpected`` key names. Raises ValueError naming
+        the file (or ``source``) if its depth or a tensor's shape differs from this model's.
+        """
+        if isinstance(checkpoint, str):
+            source = checkpoint
+            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='current')
+        source = source or 'the given checkpoint'
+        pos_grid = (self.img_size[0] // self.patch_size, self.img_size[1] // self.patch_size)
+        # Unwrapping, the backbone prefix, dropping heads and resizing pos_embed work as for LV-ViT.
+        state_dict, dropped = convert_lvvit_checkpoint(convert_timm_vit_checkpoint(checkpoint), pos_grid=pos_grid,
+                                                       interpolate_mode=self.interpolate_mode)
+        if not self.final_norm:
+            dropped += [k for k in state_dict if k.startswith(FINAL_NORM_PREFIX)]
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith(FINAL_NORM_PREFIX)}
+        self._check_compatible(state_dict, source)
+        incompatible = self.load_state_dict(state_dict, strict=False)
+        report = dict(dropped=dropped, missing=incompatible.missing_keys, unexpected=incompatible.unexpected_keys)
+        print_log(f'TokenViT: loaded {len(state_dict)} tensors from {source}; ' +
+                  '; '.join(f'{kind} {keys}' for kind, keys in report.items()), logger='current')
+        return report
+
+    def _check_compatible(self, state_dict: dict[str, torch.Tensor], source: str) -> None:
+        depth = 1 + max((int(m.group(1)) for m in map(LAYER_KEY.match, state_dict) if m), default=-1)
+        own = self.state_dict()
+        wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state_dict.items()
+                 if k in own and v.shape != own[k].shape}
+        if depth != len(self.layers) or wrong:
+            raise ValueError(f'checkpoint {source} does not fit this ViT ({len(self.layers)} layers, embed dims '
+                             f'{self.embed_dims}): it has {depth} layers; tensors of other shapes '
+                             f'(key: (checkpoint, model)): {wrong}')
