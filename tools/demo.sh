@@ -17,6 +17,12 @@ CONFIG=configs/demo/upernet_lvvit-demo_synthetic-128.py
   "$PY" tools/make_demo_data.py imagenet "$DATA_IN" --num-classes 8 --train 40 --val 10 --size 128 --label-maps 8
 [ -f "$DATA/classes.txt" ] ||
   "$PY" tools/make_demo_data.py ade20k "$DATA" --num-classes 8 --train 400 --val 40 --size 128
+# Pictures of the token labels: the maps packed into a label store, each cell painted in its top class's colour.
+[ -f "$DATA_IN/label_store/train/header.json" ] ||
+  "$PY" tools/label_store.py pack "$DATA_IN/label_maps/train" "$DATA_IN/label_store/train" --images "$DATA_IN/train" \
+    --num-classes 8 --annotator 'class masks (lvseg/annotator/from_masks.py)'
+"$PY" tools/visualize.py token-labels "$DATA_IN/train" "$DATA_IN/label_store/train" "$WORK/token_labels" \
+  --class-names "$DATA_IN/classes.txt"
 
 "$PY" tools/pretrain.py "$PRETRAIN_CONFIG" --work-dir "$WORK/pretrain" --cfg-options \
   train_dataloader.dataset.data_root="$DATA_IN" val_dataloader.dataset.data_root="$DATA_IN" \
@@ -34,4 +40,5 @@ echo
 echo "demo: synthetic data in $DATA_IN and $DATA (8 easy classes: this checks the pipeline, not LV-ViT's quality)"
 grep -o "accuracy/top1: [0-9.]*" "$WORK.pretrain.log" | tail -1 | sed 's/^/demo: pretraining (token labeling) val /'
 grep -o "mIoU: [0-9.]*" "$WORK.test.log" | tail -1 | sed 's/^/demo: segmentation test /'
+echo "demo: token-label pictures under $WORK/token_labels"
 echo "demo: prediction pictures under $WORK/test/pictures/vis_data/vis_image"

@@ -1,6 +1,7 @@
 """Datasets for lvseg, registered in mmseg's ``DATASETS``, and the synthetic demo data generator."""
 from .class_file import ClassFileSegDataset
 from .imagenet import ImageNetTokenLabelDataset
+from .label_store import LabelStore, LabelStoreError, LabelStoreWriter
 from .token_label_loading import LoadTokenLabelMap
 from .token_label_transforms import (
     PackTokenLabelInputs,
@@ -13,6 +14,9 @@ from .token_labels import broadcast_image_label, dense_token_targets
 __all__ = [
     'ClassFileSegDataset',
     'ImageNetTokenLabelDataset',
+    'LabelStore',
+    'LabelStoreError',
+    'LabelStoreWriter',
     'LoadTokenLabelMap',
     'PackTokenLabelInputs',
     'RandAugmentWithAffine',

@@ -1,11 +1,14 @@
 """Loading an image's token-label map (the annotator's top-k score map) in the data pipeline.
 
-A map is one ``.pt`` file per training image, in the official TokenLabeling layout
-``<label_map_root>/<wnid>/<image stem>.pt`` (the data set puts its path in ``results['token_label_path']``):
-a ``(2, k, h, w)`` float16 tensor, ``[0]`` the top-k raw logits at each map cell and ``[1]`` their class
-indices as floats (see :mod:`lvseg.datasets.token_labels`). Reading goes through
-:func:`read_token_label_map` alone, so another store (e.g. one packed, memory-mapped file) replaces one
-function.
+A map is a ``(2, k, h, w)`` float16 tensor, ``[0]`` the top-k raw logits at each map cell and ``[1]`` their
+class indices as floats (see :mod:`lvseg.datasets.token_labels`). The data set tells where it is, in one of
+two ways:
+
+- one ``.pt`` file per training image, in the official TokenLabeling layout
+  ``<label_map_root>/<wnid>/<image stem>.pt``: ``results['token_label_path']`` is the file, read by
+  :func:`read_token_label_map`;
+- a packed store (:mod:`lvseg.datasets.label_store`): ``results['token_label_store']`` is its folder and
+  ``results['token_label_key']`` the image's key in it (its path relative to the image root).
 """
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 from torch import Tensor
 
+from .label_store import MAX_NUM_CLASSES, LabelStore
 from .token_label_transforms import TOPK_KEY
 
-PATH_KEY = 'token_label_path'  # put in the data info by the data set when the image has a map
-MAX_NUM_CLASSES = 2049  # float16 holds every integer up to 2048 exactly, so class indices 0..2048
+# Put in the data info by the data set when the image has a map: its file, or its store and key in the store.
+PATH_KEY, STORE_KEY, STORE_ENTRY_KEY = 'token_label_path', 'token_label_store', 'token_label_key'
 _FLOAT_DTYPES = (torch.float16, torch.float32)
 
 
@@ -63,12 +67,17 @@ def check_token_label_map(topk: object, num_classes: int, source: str) -> Tensor
 
 @TRANSFORMS.register_module()
 class LoadTokenLabelMap(BaseTransform):
-    """Load the token-label map of ``results['token_label_path']`` into ``results['token_label_topk']``.
+    """Load an image's token-label map into ``results['token_label_topk']``.
 
-    The map is read with :func:`read_token_label_map`, checked with :func:`check_token_label_map` and stored
-    as a ``(2, k, h, w)`` float16 tensor, which ``PackTokenLabelInputs`` packs into the data sample. A
-    sample without ``token_label_path`` (a data set without maps, where the model broadcasts the image label
-    to every token) passes through unchanged, so one pipeline serves data with and without maps.
+    The map is read from the file ``results['token_label_path']`` with :func:`read_token_label_map`, or,
+    when ``results['token_label_store']`` names a packed store, with
+    :meth:`~lvseg.datasets.label_store.LabelStore.get` of ``results['token_label_key']``. The transform
+    opens each store once and keeps it (each process maps the store's files on its first read), and checks
+    that the store's ``num_classes`` is this transform's. Either way the map is checked with
+    :func:`check_token_label_map` and stored as a ``(2, k, h, w)`` float16 tensor, which
+    ``PackTokenLabelInputs`` packs into the data sample. A sample with neither (a data set without maps,
+    where the model broadcasts the image label to every token) passes through unchanged, so one pipeline
+    serves data with and without maps.
 
     Args:
         num_classes: ``K``, the annotator's number of classes (1000 for the published ImageNet-1k maps);
@@ -80,12 +89,29 @@ class LoadTokenLabelMap(BaseTransform):
             raise ValueError(f'num_classes must be in [1, {MAX_NUM_CLASSES}] (class indices are stored as float16, '
                              f'exact up to 2048), got {num_classes}')
         self.num_classes = num_classes
+        self._stores: dict[str, LabelStore] = {}
 
     def transform(self, results: dict) -> dict:
-        path = results.get(PATH_KEY)
-        if path is not None:
-            results[TOPK_KEY] = check_token_label_map(read_token_label_map(path), self.num_classes, path)
+        store_root, path = results.get(STORE_KEY), results.get(PATH_KEY)
+        if store_root is not None:
+            key = results[STORE_ENTRY_KEY]
+            topk, source = self._store(store_root).get(key), f'{key} in label store {store_root}'
+        elif path is not None:
+            topk, source = read_token_label_map(path), path
+        else:
+            return results
+        results[TOPK_KEY] = check_token_label_map(topk, self.num_classes, source)
         return results
+
+    def _store(self, root: str) -> LabelStore:
+        """The opened store of folder ``root``, opened and checked on first use."""
+        if root not in self._stores:
+            store = LabelStore(root)
+            if store.header.num_classes != self.num_classes:
+                raise ValueError(f'label store {root} holds maps over {store.header.num_classes} classes, but '
+                                 f'LoadTokenLabelMap has num_classes={self.num_classes}')
+            self._stores[root] = store
+        return self._stores[root]
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(num_classes={self.num_classes})'
