@@ -14,16 +14,15 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmseg.models.backbones.vit import VisionTransformer
 from mmseg.registry import MODELS
 from timm.layers import Attention, DropPath, Mlp
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
+from .pretrained import load_converted, read_checkpoint
 
 # Published presets (SPEC section 1; official `tlt/models/lvvit.py`).
 ARCH_SETTINGS: dict[str, dict] = {
@@ -265,21 +264,13 @@ class LVViT(BaseModule):
         ``unexpected`` key names. Raises ValueError naming the file (or ``source``) if its embed dim or depth
         differs from this model's.
         """
-        if isinstance(checkpoint, str):
-            source = checkpoint
-            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='current')
-        source = source or 'the given checkpoint'
-        state_dict, dropped = convert_lvvit_checkpoint(checkpoint, pos_grid=self.pos_grid,
-                                                       interpolate_mode=self.interpolate_mode)
-        if not self.final_norm:  # the classifier's final norm has no place in a dense backbone without one
-            dropped += [k for k in state_dict if k.startswith('norm.')]
-            state_dict = {k: v for k, v in state_dict.items() if not k.startswith('norm.')}
-        self._check_compatible(state_dict, source)
-        incompatible = self.load_state_dict(state_dict, strict=False)
-        report = dict(dropped=dropped, missing=incompatible.missing_keys, unexpected=incompatible.unexpected_keys)
-        print_log(f'{type(self).__name__}: loaded {len(state_dict)} tensors from {source}; ' +
-                  '; '.join(f'{kind} {keys}' for kind, keys in report.items()), logger='current')
-        return report
+        checkpoint, source = read_checkpoint(checkpoint, source)
+        state_dict, dropped = self._convert_checkpoint(checkpoint)
+        return load_converted(self, state_dict, dropped, source, final_norm_prefix='norm.')
+
+    def _convert_checkpoint(self, checkpoint: Mapping) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """This backbone's weights and the dropped key names, from a loaded checkpoint (official or lvseg)."""
+        return convert_lvvit_checkpoint(checkpoint, pos_grid=self.pos_grid, interpolate_mode=self.interpolate_mode)
 
     def _check_compatible(self, state_dict: dict[str, torch.Tensor], source: str) -> None:
         depth = 1 + max((int(k.split('.')[1]) for k in state_dict if k.startswith('blocks.')), default=-1)

@@ -22,7 +22,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmseg.registry import MODELS
 from timm.layers import Mlp
 
@@ -201,15 +200,10 @@ class T2TViT(LVViT):
         if not (isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'):
             self._reset_pos_embed()
 
-    def load_pretrained(self, checkpoint: str | Mapping, source: str | None = None) -> dict[str, list[str]]:
-        """Load an official T2T-ViT_t checkpoint or an lvseg one (file or loaded), head dropped and ``pos_embed``
-        resized; returns and logs ``dropped``, ``missing`` and ``unexpected`` key names (see
-        :meth:`LVViT.load_pretrained`). Raises ValueError for a Performer-T2T checkpoint or one of another depth
-        or width."""
-        if isinstance(checkpoint, str):
-            source = checkpoint
-            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='current')
-        return super().load_pretrained(convert_t2t_vit_checkpoint(checkpoint), source)
+    def _convert_checkpoint(self, checkpoint: Mapping) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """An official T2T-ViT_t checkpoint's (or an lvseg one's) weights in LV-ViT's names, then as LV-ViT's:
+        heads dropped, ``pos_embed`` resized. Raises ValueError for a Performer-T2T checkpoint."""
+        return super()._convert_checkpoint(convert_t2t_vit_checkpoint(checkpoint))
 
     def _reset_pos_embed(self) -> None:
         with torch.no_grad():

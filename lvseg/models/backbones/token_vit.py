@@ -13,13 +13,12 @@ import re
 from collections.abc import Mapping
 
 import torch
-from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmseg.models.backbones.vit import VisionTransformer
 from mmseg.registry import MODELS
 
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
 from ...checkpoints.vit import convert_timm_vit_checkpoint
+from .pretrained import load_converted, read_checkpoint
 
 LAYER_KEY = re.compile(r'layers\.(\d+)\.')
 FINAL_NORM_PREFIX = 'ln1.'  # mmseg's name of the final norm (``VisionTransformer.norm1``)
@@ -90,23 +89,12 @@ class TokenViT(VisionTransformer):
         Returns (and logs) the ``dropped``, ``missing`` and ``unexpected`` key names. Raises ValueError naming
         the file (or ``source``) if its depth or a tensor's shape differs from this model's.
         """
-        if isinstance(checkpoint, str):
-            source = checkpoint
-            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='current')
-        source = source or 'the given checkpoint'
+        checkpoint, source = read_checkpoint(checkpoint, source)
         pos_grid = (self.img_size[0] // self.patch_size, self.img_size[1] // self.patch_size)
         # Unwrapping, the backbone prefix, dropping heads and resizing pos_embed work as for LV-ViT.
         state_dict, dropped = convert_lvvit_checkpoint(convert_timm_vit_checkpoint(checkpoint), pos_grid=pos_grid,
                                                        interpolate_mode=self.interpolate_mode)
-        if not self.final_norm:
-            dropped += [k for k in state_dict if k.startswith(FINAL_NORM_PREFIX)]
-            state_dict = {k: v for k, v in state_dict.items() if not k.startswith(FINAL_NORM_PREFIX)}
-        self._check_compatible(state_dict, source)
-        incompatible = self.load_state_dict(state_dict, strict=False)
-        report = dict(dropped=dropped, missing=incompatible.missing_keys, unexpected=incompatible.unexpected_keys)
-        print_log(f'TokenViT: loaded {len(state_dict)} tensors from {source}; ' +
-                  '; '.join(f'{kind} {keys}' for kind, keys in report.items()), logger='current')
-        return report
+        return load_converted(self, state_dict, dropped, source, final_norm_prefix=FINAL_NORM_PREFIX)
 
     def _check_compatible(self, state_dict: dict[str, torch.Tensor], source: str) -> None:
         depth = 1 + max((int(m.group(1)) for m in map(LAYER_KEY.match, state_dict) if m), default=-1)
