@@ -10,20 +10,26 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / 'configs/demo/upernet_lvvit-demo_synthetic-128.py'
 
 
-def run_tool(*args: str, nproc: int = 0, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_tool(*args: str, nproc: int = 0, timeout: int = 900, env: dict | None = None,
+             expect_failure: bool = False) -> subprocess.CompletedProcess:
     """Run ``tools/<args[0]>`` with this interpreter (or under torchrun with ``nproc`` processes); return the
-    finished process, failing the test with its output if it exits non-zero."""
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    finished process. The test fails, with the output, if the tool exits non-zero (or, with ``expect_failure``,
+    if it exits 0), or if it runs past ``timeout`` seconds. ``env`` adds environment variables."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1', **(env or {}))
     tool = str(REPO / 'tools' / args[0])
     if nproc:
         command = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}',
                    tool, *args[1:], '--launcher', 'pytorch']
     else:
         command = [sys.executable, tool, *args[1:]]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        pytest.fail(f'{" ".join(command)} exited {result.returncode}\n{result.stdout[-4000:]}\n'
-                    f'{result.stderr[-6000:]}')
+    try:
+        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f'{" ".join(command)} still ran after {timeout} s (hung?)\n{error.stdout}\n{error.stderr}')
+    if (result.returncode != 0) != expect_failure:
+        expected = 'a failure' if expect_failure else 'success'
+        pytest.fail(f'{" ".join(command)} exited {result.returncode}, expected {expected}\n'
+                    f'{result.stdout[-4000:]}\n{result.stderr[-6000:]}')
     return result
 
 

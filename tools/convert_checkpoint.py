@@ -4,15 +4,14 @@
 
 The output holds ``{'state_dict': {...}, 'meta': {...}}`` with the classifier heads dropped and, with
 ``--img-size``, ``pos_embed`` resized to that grid; ``init_cfg=dict(type='Pretrained', checkpoint=OUT)`` loads
-it. Works offline; loads the input with ``torch.load(weights_only=True)``.
+it. Works offline; loads the input with ``torch.load(weights_only=True)`` and refuses a file that holds other
+Python objects, unless ``--unsafe-load`` (or ``LVSEG_UNSAFE_LOAD=1``) is given for a file you trust.
 """
 import argparse
 
-import torch
-
 import lvseg  # noqa: F401  (allow-listed types for weights_only loading)
 from lvseg.checkpoints import convert_lvvit_checkpoint
-from lvseg.checkpoints.io import save_atomically
+from lvseg.checkpoints.io import UnsafeCheckpointError, allow_unsafe_load, load_checkpoint_file, save_atomically
 
 
 def main() -> None:
@@ -22,9 +21,16 @@ def main() -> None:
     parser.add_argument('--img-size', type=int, nargs='+', help='resize pos_embed for this input size (H [W])')
     parser.add_argument('--patch-size', type=int, default=16)
     parser.add_argument('--no-ema', action='store_true', help='take the raw weights, not the EMA weights')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load a source that holds arbitrary Python objects (only for files you trust)')
     args = parser.parse_args()
 
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    if args.unsafe_load:
+        allow_unsafe_load()
+    try:
+        checkpoint = load_checkpoint_file(args.src, map_location='cpu')
+    except UnsafeCheckpointError as error:
+        raise SystemExit(f'error: {error}') from None
     pos_grid = None
     if args.img_size:
         height, width = (args.img_size * 2)[:2]

@@ -1,5 +1,7 @@
 # Runtime of classification pretraining: mmseg's default runtime with epoch-based logging, a checkpoint per
-# epoch and the best by top-1 kept.
+# epoch and the best by top-1 kept, and lvseg's hooks (default hooks, not custom ones: configs that set
+# custom_hooks keep them): FiniteLossHook stops at the first NaN/inf loss, naming the iteration and the batch's
+# files; StepSeedHook seeds by iteration and epoch so that --resume continues with the same random numbers.
 _base_ = ['mmseg::_base_/default_runtime.py']
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
@@ -7,6 +9,11 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='accuracy/top1',
                     rule='greater'),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    finite_loss=dict(type='FiniteLossHook'),
+    step_seed=dict(type='StepSeedHook'))
 log_processor = dict(by_epoch=True)
 randomness = dict(seed=0)
+# A training sample that cannot be read or does not fit the data set (lvseg.engine.bad_samples) stops the run,
+# naming its files; policy='skip' trains on the next sample instead and stops after max_skipped distinct ones.
+bad_samples = dict(policy='error', max_skipped=100)

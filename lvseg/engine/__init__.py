@@ -1,4 +1,9 @@
-"""What mmengine lacks for lvseg's training recipes."""
+"""What mmengine lacks for lvseg's training recipes, and what makes its runs fail clearly and resume safely."""
+from .bad_samples import BadSampleError, CheckedDataset, SkippedSamplesHook
+from .checkpoint_hook import AtomicCheckpointHook
+from .hooks import FiniteLossHook, NonFiniteLossError
 from .layer_decay import LayerDecayOptimWrapperConstructor
+from .step_seed import StepSeedHook
 
-__all__ = ['LayerDecayOptimWrapperConstructor']
+__all__ = ['AtomicCheckpointHook', 'BadSampleError', 'CheckedDataset', 'FiniteLossHook',
+           'LayerDecayOptimWrapperConstructor', 'NonFiniteLossError', 'SkippedSamplesHook', 'StepSeedHook']

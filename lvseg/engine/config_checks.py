@@ -1,0 +1,181 @@
+"""Checks of a config before the Runner is built, so that a mistake stops a job at once with one clear line.
+
+Without them, mmengine reports these mistakes late (after building the model, or at the first batch, or at the
+first checkpoint) and deep in a traceback: an ``IndexError`` of the loss for a head with too few classes, a
+scan error for a missing data folder, a ``PermissionError`` at the first log line, a ``KeyError`` for an
+unknown arch wrapped twice by the registry. :func:`check_config` finds them all and raises one
+:class:`ConfigError` with one line per problem, each saying what was expected.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+
+from mmengine.config import Config
+
+SPLITS = ('train', 'val', 'test')
+_WRAPPER_KEYS = ('dataset', 'datasets')  # RepeatDataset, ClassBalancedDataset, ConcatDataset, ...
+
+
+class ConfigError(ValueError):
+    """A config that cannot work; ``str(error)`` is one line per problem."""
+
+
+def check_config(cfg: Config, splits: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` listing every problem found in ``cfg`` for a run that uses ``splits``.
+
+    Checked: the work dir can be written; each used split's ``data_root`` and image folder exist; the model's
+    heads have as many classes as the data set (segmentation: equal; classification: at least as many); the
+    backbone's arch is known; a local ``pretrained`` / ``init_cfg`` checkpoint or ``load_from`` exists.
+
+    Args:
+        cfg: the final config (after ``--cfg-options``).
+        splits: the dataloaders the run uses, from ``'train'``, ``'val'``, ``'test'``.
+    """
+    model = cfg.get('model', {})
+    model = model.get('module', model)  # a test-time-augmentation model wraps the segmentor
+    problems = _check_work_dir(cfg.get('work_dir'))
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader or (split == 'val' and not cfg.get('val_cfg')):
+            continue
+        for key, dataset in _leaf_datasets(loader.get('dataset'), f'{split}_dataloader.dataset'):
+            folder_problems = _check_folders(key, dataset)
+            problems += folder_problems
+            if not folder_problems:
+                problems += _check_num_classes(model, key, dataset)
+    problems += _check_arch(model)
+    problems += _check_checkpoints(cfg.get('load_from'), model)
+    if problems:
+        raise ConfigError('\n'.join(problems))
+
+
+def _is_local(path: str) -> bool:
+    return '://' not in path
+
+
+def _check_work_dir(work_dir: str | None) -> list[str]:
+    if not work_dir or not _is_local(work_dir):
+        return []
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work_dir):
+            pass
+    except OSError as error:
+        return [f'work_dir {work_dir!r} cannot be written ({error.strerror or error}): expected a folder that this '
+                'user can create and write (set --work-dir)']
+    return []
+
+
+def _leaf_datasets(dataset: Mapping | None, key: str) -> Iterator[tuple[str, Mapping]]:
+    """The data set configs below ``dataset``, through mmengine's wrappers, with their config keys."""
+    if not isinstance(dataset, Mapping):
+        return
+    for wrapper_key in _WRAPPER_KEYS:
+        inner = dataset.get(wrapper_key)
+        if isinstance(inner, Mapping):
+            yield from _leaf_datasets(inner, f'{key}.{wrapper_key}')
+            return
+        if isinstance(inner, (list, tuple)):
+            for i, item in enumerate(inner):
+                yield from _leaf_datasets(item, f'{key}.{wrapper_key}.{i}')
+            return
+    yield key, dataset
+
+
+def _under_root(dataset: Mapping, path: str) -> str:
+    """``path`` under the data set's ``data_root`` unless absolute, as mmengine's ``BaseDataset`` joins it."""
+    return osp.join(dataset.get('data_root') or '', path)
+
+
+def _check_folders(key: str, dataset: Mapping) -> list[str]:
+    data_root = dataset.get('data_root')
+    if data_root and _is_local(data_root) and not osp.isdir(data_root):
+        return [f'{key}.data_root: {data_root!r} does not exist or is not a folder: expected the data set '
+                f'folder (set {key}.data_root=PATH)']
+    image_dir = (dataset.get('data_prefix') or {}).get('img_path')
+    if image_dir is not None and _is_local(_under_root(dataset, image_dir)) \
+            and not osp.isdir(_under_root(dataset, image_dir)):
+        return [f'{key}.data_prefix.img_path: image folder {_under_root(dataset, image_dir)!r} does not exist']
+    return []
+
+
+def _head_num_classes(model: Mapping) -> Iterator[tuple[str, int]]:
+    """``(config key, num_classes)`` of each segmentation head of ``model``."""
+    for name in ('decode_head', 'auxiliary_head'):
+        heads = model.get(name)
+        heads = heads if isinstance(heads, (list, tuple)) else [heads]
+        for i, head in enumerate(heads):
+            if isinstance(head, Mapping) and 'num_classes' in head:
+                yield (f'model.{name}' + (f'.{i}' if len(heads) > 1 else '') + '.num_classes', head['num_classes'])
+
+
+def _dataset_classes(dataset: Mapping) -> tuple[int, str] | None:
+    """How many classes the data set ``dataset`` has, and where that number comes from; None if unknown."""
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes:
+        return len(classes), 'its metainfo.classes'
+    type_name = dataset.get('type')
+    if type_name == 'ClassFileSegDataset':
+        path = _under_root(dataset, dataset.get('classes_file', 'classes.txt'))
+        if not osp.isfile(path):
+            return None  # the data set raises its own clear FileNotFoundError
+        with open(path) as f:
+            return sum(1 for line in f if line.strip()), path
+    if type_name == 'ImageNetTokenLabelDataset':
+        classes_file = dataset.get('classes_file')
+        if classes_file:
+            path = _under_root(dataset, classes_file)
+            if not osp.isfile(path):
+                return None
+            with open(path) as f:
+                return sum(1 for line in f if line.strip()), path
+        image_dir = _under_root(dataset, (dataset.get('data_prefix') or {}).get('img_path', 'train'))
+        return sum(1 for entry in os.scandir(image_dir) if entry.is_dir()), f'the class folders of {image_dir}'
+    if isinstance(type_name, str):
+        from mmseg.registry import DATASETS
+        dataset_class = DATASETS.get(type_name)
+        classes = getattr(dataset_class, 'METAINFO', {}).get('classes')
+        if classes:
+            return len(classes), type_name
+    return None
+
+
+def _check_num_classes(model: Mapping, key: str, dataset: Mapping) -> list[str]:
+    found = _dataset_classes(dataset)
+    if found is None:
+        return []
+    num_classes, source = found
+    if dataset.get('type') == 'ImageNetTokenLabelDataset':  # classification: a subset of the classes is fine
+        outputs = model.get('num_classes')
+        if isinstance(outputs, int) and num_classes > outputs:
+            return [f'model.num_classes={outputs} but {key} has {num_classes} classes ({source}): expected '
+                    f'model.num_classes >= {num_classes}']
+        return []
+    return [f'{head}={value} but {key} has {num_classes} classes ({source}): expected {head}={num_classes}'
+            for head, value in _head_num_classes(model) if value != num_classes]
+
+
+def _check_arch(model: Mapping) -> list[str]:
+    backbone = model.get('backbone')
+    if not isinstance(backbone, Mapping) or backbone.get('type') != 'LVViT' or 'arch' not in backbone:
+        return []
+    from ..models.backbones.lvvit import resolve_arch
+    try:
+        resolve_arch(backbone['arch'])
+    except KeyError as error:
+        return [f'model.backbone.arch: {error.args[0]}']
+    return []
+
+
+def _check_checkpoints(load_from: str | None, model: Mapping) -> list[str]:
+    backbone = model.get('backbone') if isinstance(model.get('backbone'), Mapping) else {}
+    candidates = [('load_from', load_from), ('model.pretrained', model.get('pretrained')),
+                  ('model.backbone.pretrained', backbone.get('pretrained'))]
+    init_cfg = backbone.get('init_cfg')
+    if isinstance(init_cfg, Mapping) and init_cfg.get('type') == 'Pretrained':
+        candidates.append(('model.backbone.init_cfg.checkpoint', init_cfg.get('checkpoint')))
+    return [f'{key}: checkpoint {path!r} does not exist' for key, path in candidates
+            if isinstance(path, str) and _is_local(path) and not osp.isfile(osp.expanduser(path))]
