@@ -1,7 +1,10 @@
 # UperNet + LV-ViT-L (official: blocks 14, 17, 20, 23; drop path 0.5; UperNet 512 channels).
 # Published: 50.9 / 51.8 mIoU. skip_lam 3.0 comes with the arch (the official config omitted it).
+# with_cp: activation checkpointing of the 24 blocks: their activations are recomputed in backward instead of
+# kept, for about one more forward of the blocks per step (bench/seg_step.py measures time and peak memory
+# with and without). --cfg-options model.backbone.with_cp=False where memory allows.
 _base_ = './upernet_lvvit.py'
 model = dict(
-    backbone=dict(arch='large', out_indices=(14, 17, 20, 23), drop_path_rate=0.5),
+    backbone=dict(arch='large', out_indices=(14, 17, 20, 23), drop_path_rate=0.5, with_cp=True),
     decode_head=dict(in_channels=[768, 768, 768, 2048], channels=512),
     auxiliary_head=dict(in_channels=768))

@@ -85,6 +85,16 @@ def _scatter_topk(topk: Tensor, num_classes: int) -> Tensor:
     return scores.scatter_(1, indices, logits)
 
 
+def one_hot_labels(labels: Tensor, num_classes: int) -> Tensor:
+    """One-hot float32 targets ``(B, K)`` of class indices ``(B,)``, without reading the labels back.
+
+    ``F.one_hot`` checks the label range with two ``.item()`` calls on the CPU (not on CUDA); this scatter
+    never leaves the device. Out-of-range labels still fail: scatter raises on the CPU and asserts on the GPU.
+    """
+    labels = labels.long()
+    return torch.zeros(*labels.shape, num_classes, device=labels.device).scatter_(-1, labels[..., None], 1.0)
+
+
 def broadcast_image_label(labels: Tensor, grid: tuple[int, int], num_classes: int) -> Tensor:
     """Token targets for data without score maps: the image label, one-hot, at every token.
 
@@ -92,5 +102,4 @@ def broadcast_image_label(labels: Tensor, grid: tuple[int, int], num_classes: in
     ``grid`` ``(S_h, S_w)`` tokens; ``num_classes`` ``K``. Returns ``(B, S_h * S_w, K)`` float32
     probabilities, a broadcast view of ``(B, 1, K)`` (no copy: ``.contiguous()`` before editing in place).
     """
-    one_hot = F.one_hot(labels.long(), num_classes).float()
-    return one_hot[:, None, :].expand(-1, grid[0] * grid[1], -1)
+    return one_hot_labels(labels, num_classes)[:, None, :].expand(-1, grid[0] * grid[1], -1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.model.weight_init import trunc_normal_
@@ -18,7 +17,7 @@ from mmseg.registry import MODELS
 from torch import nn
 
 from ...checkpoints.unwrap import take_prefix, unwrap_state_dict
-from ...datasets.token_labels import broadcast_image_label, dense_token_targets
+from ...datasets.token_labels import broadcast_image_label, dense_token_targets, one_hot_labels
 from .data_preprocessor import TokenLabelBatch, stack_token_labels
 from .mix_token import box_lam, mix_class_target, sample_token_box, swap_in_box
 
@@ -165,7 +164,7 @@ class TokenLabelingClassifier(BaseModel):
     def targets(self, labels: TokenLabelBatch, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         """The unmixed, unsmoothed class target ``(B, K)`` (per ``class_target``) and token targets
         ``(B, h*w, K)`` for the token grid ``grid = (h, w)``."""
-        one_hot = F.one_hot(labels.labels, self.num_classes).float()
+        one_hot = one_hot_labels(labels.labels, self.num_classes)
         if labels.topk is None:
             return one_hot, broadcast_image_label(labels.labels, grid, self.num_classes)
         token_target, crop_target = dense_token_targets(labels.topk, labels.boxes, labels.flips,
