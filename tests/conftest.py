@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny generated data sets. Tests make all their data."""
+"""Shared fixtures: tiny generated data sets (ADE20K and ImageNet layouts). Tests make all their data."""
 from pathlib import Path
 
 import pytest
@@ -17,4 +17,17 @@ def ade_root(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp('ade')
     write_ade20k_layout(root, num_classes=8, num_train=8, num_val=2, image_size=(96, 128), seed=0)
+    return root
+
+
+@pytest.fixture(scope='session')
+def imagenet_root(tmp_path_factory) -> Path:
+    """A synthetic ImageNet-layout folder: 8 classes x 2 train / 1 val images of 64x64, 4x4 token-label maps
+    in the official per-file layout under ``label_maps/train``."""
+    from lvseg.annotator.from_masks import write_label_maps_from_masks
+    from lvseg.datasets.synthetic import write_imagenet_layout
+
+    root = tmp_path_factory.mktemp('imagenet')
+    write_imagenet_layout(root, num_classes=8, per_class_train=2, per_class_val=1, image_size=(64, 64), seed=0)
+    write_label_maps_from_masks(root / 'masks/train', root / 'label_maps/train', num_classes=8, grid=(4, 4))
     return root

@@ -17,8 +17,6 @@ from tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import lvseg  # noqa: F401  (registers the modules)
-from lvseg.annotator.from_masks import write_label_maps_from_masks
-from lvseg.datasets.synthetic import write_imagenet_layout
 from lvseg.models import LVViT
 from lvseg.models.classifiers import token_labeling
 from lvseg.models.classifiers.mix_token import TokenBox
@@ -195,14 +193,6 @@ def test_seg_step_bench_prints_train_slide_and_memory():
     for case in ('train', 'train with_cp', 'slide'):
         assert re.search(rf'^images/s {case}: {NUMBER}  step median {NUMBER} s .*  peak RSS {NUMBER} MiB', out, re.M)
     assert re.search(rf'^with_cp on/off: step time {NUMBER}x, peak memory {NUMBER}x', out, re.M)
-
-
-@pytest.fixture(scope='module')
-def imagenet_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('imagenet')
-    write_imagenet_layout(root, num_classes=8, per_class_train=1, per_class_val=1, image_size=(64, 64), seed=0)
-    write_label_maps_from_masks(root / 'masks/train', root / 'label_maps/train', num_classes=8, grid=(4, 4))
-    return root
 
 
 @pytest.mark.slow

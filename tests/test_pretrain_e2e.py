@@ -5,20 +5,8 @@ import pytest
 import torch
 from tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
 
-from lvseg.annotator.from_masks import write_label_maps_from_masks
-from lvseg.datasets.synthetic import write_imagenet_layout
-
 pytestmark = pytest.mark.slow
 PRETRAIN_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
-
-
-@pytest.fixture(scope='module')
-def imagenet_root(tmp_path_factory):
-    """Synthetic ImageNet layout: 8 classes x 2 train / 1 val images of 64x64, 4x4 token-label maps."""
-    root = tmp_path_factory.mktemp('imagenet')
-    write_imagenet_layout(root, num_classes=8, per_class_train=2, per_class_val=1, image_size=(64, 64), seed=0)
-    write_label_maps_from_masks(root / 'masks/train', root / 'label_maps/train', num_classes=8, grid=(4, 4))
-    return root
 
 
 def pretrain_overrides(root, epochs):

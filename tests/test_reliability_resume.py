@@ -10,8 +10,6 @@ import pytest
 import torch
 from tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
 
-from lvseg.annotator.from_masks import write_label_maps_from_masks
-from lvseg.datasets.synthetic import write_imagenet_layout
 from lvseg.engine.step_seed import StepSeedHook
 
 PRETRAIN_DEMO_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
@@ -65,14 +63,6 @@ def test_segmentation_run_killed_mid_training_resumes_exactly(ade_root, tmp_path
     expected = [r for r in scalars(uninterrupted) if r['step'] >= 4]
     assert len(expected) == 4 and 'mIoU' in expected[-1]
     assert without_timings(scalars(killed)) == without_timings(expected)
-
-
-@pytest.fixture(scope='module')
-def imagenet_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('imagenet')
-    write_imagenet_layout(root, num_classes=8, per_class_train=2, per_class_val=1, image_size=(64, 64), seed=0)
-    write_label_maps_from_masks(root / 'masks/train', root / 'label_maps/train', num_classes=8, grid=(4, 4))
-    return root
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from test_checkpoints import official_state_dict as official_lvvit_state_dict
-from test_pretrain_e2e import imagenet_root, pretrain_overrides  # noqa: F401  (imagenet_root: a fixture)
+from test_pretrain_e2e import pretrain_overrides
 from tool_runner import REPO, demo_overrides, run_tool
 
 from lvseg.checkpoints import convert_t2t_vit_checkpoint

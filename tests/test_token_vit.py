@@ -5,7 +5,7 @@ import re
 import pytest
 import timm
 import torch
-from test_pretrain_e2e import imagenet_root, pretrain_overrides  # noqa: F401  (imagenet_root: a fixture)
+from test_pretrain_e2e import pretrain_overrides
 from tool_runner import REPO, demo_overrides, run_tool
 
 from lvseg.checkpoints import convert_timm_vit_checkpoint
