@@ -4,7 +4,7 @@
     python bench/train_step.py --device cuda --amp bf16       # a GPU (batch 128, 30 steps after 10 warm-up)
     python bench/train_step.py --short                        # CI: batch 2, 2 steps after 1 warm-up
 
-One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels. Three
+One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels. Four
 models are built here and timed step by step in turn (so that load from other processes hits all three alike):
 
 - **lvseg**: ``TokenLabelingClassifier`` + ``LVViT`` from ``configs/pretrain/lvvit-s_tokenlabel_in1k-224.py``,
@@ -13,13 +13,17 @@ models are built here and timed step by step in turn (so that load from other pr
 - **timm-peer**: timm's ``VisionTransformer`` with LV-ViT-S's body (depth 16, width 384, 6 heads, mlp ratio 3,
   no qkv bias, class token, the same drop path) but a plain 16x16 patch projection instead of the conv stem,
   one head, hard-label cross-entropy: what a well-tuned library does with the same transformer.
+- **timm-peer+stem**: the timm peer with a copy of lvseg's conv stem in place of its patch projection: what
+  LV-ViT-S would cost in timm. lvseg's step should be as fast: its remaining extra work is the dense
+  ``aux_head``, the token-label targets, MixToken and the soft-target loss.
 - **naive**: a copy of the lvseg model (same weights) with timm's fused attention switched off on every
   ``Attention`` instance (``fused_attn = False``): explicit ``softmax(q k^T / sqrt(d)) v``.
 
 FLOPs come from mmengine's ``FlopAnalyzer`` through :func:`lvseg.engine.flops.count_flops_and_params` (one
 FLOP = one multiply-add; fused attention counted), for one image's forward; a training step counts 3 x forward.
 Achieved FLOP/s = 3 x forward FLOPs x images/s. The stem's share is the time of ``patch_embed`` forward +
-backward alone over the lvseg step; the same stem in channels-last layout is timed beside it. Figures are
+backward alone over the lvseg step; the same stem in the default (NCHW) layout is timed beside it, to show
+what ``ConvPatchEmbed(channels_last=True)`` (lvseg's default) gains. Figures are
 medians over the timed steps, with min-max. The ratios come twice: from the medians, and as the median of the
 ratios within each round (robust when the load of other processes drifts during the run). The load average
 before and after is printed. Nothing is asserted.
@@ -133,6 +137,26 @@ def build_timm_peer(backbone: nn.Module, num_classes: int) -> VisionTransformer:
                              drop_path_rate=drop_path)
 
 
+class StemPatchEmbed(nn.Module):
+    """Adapter that lets a timm ``VisionTransformer`` embed patches with an LV-ViT stem: images ``(B, 3, H, W)``
+    -> tokens ``(B, h*w, C)`` (timm's ``patch_embed`` contract without dynamic sizes)."""
+
+    def __init__(self, stem: nn.Module) -> None:
+        super().__init__()
+        self.stem = stem
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.stem(images)[0]
+
+
+def with_stem(peer: VisionTransformer, stem: nn.Module) -> VisionTransformer:
+    """A copy of ``peer`` whose patch projection is replaced by a copy of ``stem`` (an LV-ViT ``ConvPatchEmbed``
+    with the same token grid and width)."""
+    peer = copy.deepcopy(peer)
+    peer.patch_embed = StemPatchEmbed(copy.deepcopy(stem))
+    return peer
+
+
 def unfuse_attention(model: nn.Module) -> int:
     """Switch timm's fused attention off on every ``Attention`` of ``model``; return how many were switched."""
     modules = [m for m in model.modules() if isinstance(m, Attention)]
@@ -182,14 +206,12 @@ class TrainStep:
         self.scaler.update()
 
 
-def stem_step(stem: nn.Module, images: torch.Tensor, amp: torch.dtype | None, device: torch.device,
-              channels_last: bool = False) -> Callable[[], None]:
-    """Forward + backward of the patch embedding alone (input without grad, as in training); with
-    ``channels_last`` the images are converted inside the step, as a model would have to."""
+def stem_step(stem: nn.Module, images: torch.Tensor, amp: torch.dtype | None,
+              device: torch.device) -> Callable[[], None]:
+    """Forward + backward of the patch embedding alone (input without grad, as in training)."""
     def run() -> None:
-        x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
         with torch.autocast(device.type, dtype=amp) if amp else nullcontext():
-            tokens, _ = stem(x)
+            tokens, _ = stem(images)
         tokens.backward(torch.ones_like(tokens))
     return run
 
@@ -239,20 +261,22 @@ def main(argv: list[str] | None = None) -> None:
     adamw = adamw_settings(cfg)
     num_classes = lvseg_model.num_classes
     peer = build_timm_peer(lvseg_model.backbone, num_classes)
+    peer_with_stem = with_stem(peer, lvseg_model.backbone.patch_embed)
     naive = copy.deepcopy(lvseg_model)
     unfused = unfuse_attention(naive)
     fused = sum(bool(m.fused_attn) for m in lvseg_model.modules() if isinstance(m, Attention))
 
     image = torch.randn(1, 3, IMG_SIZE, IMG_SIZE)
     flops = {'lvseg': forward_flops(lvseg_model, image), 'timm-peer': forward_flops(peer, image),
-             'naive': forward_flops(naive, image)}
+             'timm-peer+stem': forward_flops(peer_with_stem, image), 'naive': forward_flops(naive, image)}
 
     images = torch.randn(args.batch_size, 3, IMG_SIZE, IMG_SIZE, generator=generator).to(device)
     token_labels = synthetic_token_labels(args.batch_size, num_classes, device, generator)
     models = {name: model.to(device).train() for name, model in
-              (('lvseg', lvseg_model), ('timm-peer', peer), ('naive', naive))}
+              (('lvseg', lvseg_model), ('timm-peer', peer), ('timm-peer+stem', peer_with_stem), ('naive', naive))}
     stem = lvseg_model.backbone.patch_embed
-    stem_cl = copy.deepcopy(stem).to(memory_format=torch.channels_last)
+    stem_nchw = copy.deepcopy(stem)
+    stem_nchw.channels_last = False
     runs = {name: torch.compile(model) if args.compile else model for name, model in models.items()}
 
     def token_labeling_loss(model: nn.Module) -> torch.Tensor:
@@ -264,9 +288,10 @@ def main(argv: list[str] | None = None) -> None:
     cases = {
         'lvseg': TrainStep(runs['lvseg'], token_labeling_loss, amp, device, adamw),
         'timm-peer': TrainStep(runs['timm-peer'], cross_entropy, amp, device, adamw),
+        'timm-peer+stem': TrainStep(runs['timm-peer+stem'], cross_entropy, amp, device, adamw),
         'naive': TrainStep(runs['naive'], token_labeling_loss, amp, device, adamw),
         'stem': stem_step(stem, images, amp, device),
-        'stem-channels-last': stem_step(stem_cl, images, amp, device, channels_last=True),
+        'stem-nchw': stem_step(stem_nchw, images, amp, device),
     }
     times = time_in_turn(cases, args.warmup, args.steps, device)
     median = {name: statistics.median(seconds) for name, seconds in times.items()}
@@ -283,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
           'forward per image; train step = 3 x forward')
     labels = {'lvseg': 'lvseg LV-ViT-S, token labeling + MixToken (2 heads, 1000 classes)',
               'timm-peer': 'timm VisionTransformer, LV-ViT-S body, patch projection, CE',
+              'timm-peer+stem': 'the same with lvseg\'s conv stem, CE',
               'naive': 'lvseg LV-ViT-S, unfused attention'}
     for name in models:
         forward, params = flops[name]
@@ -291,15 +317,16 @@ def main(argv: list[str] | None = None) -> None:
     for name in models:
         print(f'images/s {name}: {images_per_s[name]:.2f}  achieved {flop_per_s[name] / 1e9:.1f} GFLOP/s  '
               f'step {spread(times[name])}')
-    for ref in ('timm-peer', 'naive'):
+    for ref in ('timm-peer', 'timm-peer+stem', 'naive'):
         paired = [theirs / ours for ours, theirs in zip(times['lvseg'], times[ref])]
         print(f'ratio lvseg/{ref}: images/s {images_per_s["lvseg"] / images_per_s[ref]:.3f}, '
               f'FLOP/s {flop_per_s["lvseg"] / flop_per_s[ref]:.3f}; images/s paired by round: median '
               f'{statistics.median(paired):.3f} (min {min(paired):.3f}, max {max(paired):.3f})')
-    print(f'stem: patch_embed forward+backward {spread(times["stem"])} = '
+    layout = 'channels-last' if stem.channels_last else 'NCHW'
+    print(f'stem ({layout}): patch_embed forward+backward {spread(times["stem"])} = '
           f'{100 * median["stem"] / median["lvseg"]:.1f}% of the lvseg step')
-    print(f'stem channels-last: {spread(times["stem-channels-last"])}, '
-          f'{median["stem"] / median["stem-channels-last"]:.3f}x the speed of the default layout')
+    print(f'stem NCHW: {spread(times["stem-nchw"])}; the lvseg stem runs at '
+          f'{median["stem-nchw"] / median["stem"]:.3f}x its speed')
 
 
 if __name__ == '__main__':

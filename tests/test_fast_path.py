@@ -87,6 +87,23 @@ def test_unfused_attention_is_the_same_model(monkeypatch):
         torch.testing.assert_close(unfused, fused, rtol=1e-4, atol=1e-5)
 
 
+def test_the_stem_runs_channels_last_and_hands_contiguous_tokens_equal_to_the_default_layout():
+    model = tiny_lvvit()
+    stem = model.patch_embed
+    nchw = copy.deepcopy(stem)
+    nchw.channels_last = False
+    seen = []
+    stem.conv1.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    images = torch.randn(2, 3, 50, 70)  # padded to 64 x 80
+    tokens, grid = stem(images)
+    assert stem.channels_last and seen[0].is_contiguous(memory_format=torch.channels_last)
+    assert not seen[0].is_contiguous()
+    assert tokens.is_contiguous() and grid == (4, 5)
+    reference, _ = nchw(images)
+    torch.testing.assert_close(tokens, reference, rtol=1e-4, atol=1e-5)
+    assert not LVViT(arch=ARCH, img_size=64, pyramid='none', stem_channels_last=False).patch_embed.channels_last
+
+
 def classifier(class_target: str) -> torch.nn.Module:
     torch.manual_seed(0)
     model = MODELS.build(ConfigDict(
@@ -176,14 +193,15 @@ NUMBER = r'[\d.]+'
 def test_train_step_bench_prints_its_figures_and_ratios():
     out = run_bench('train_step.py')
     assert 'torch threads 2' in out and 'FlopAnalyzer' in out
-    for name in ('lvseg', 'timm-peer', 'naive'):
+    for name in ('lvseg', 'timm-peer', 'timm-peer\+stem', 'naive'):
         assert re.search(rf'^flops {name}: forward {NUMBER} GFLOPs/image, train {NUMBER} GFLOPs/image', out, re.M)
         assert re.search(rf'^images/s {name}: {NUMBER}  achieved {NUMBER} GFLOP/s  step median', out, re.M)
-    for ref in ('timm-peer', 'naive'):
+    for ref in ('timm-peer', 'timm-peer\+stem', 'naive'):
         assert re.search(rf'^ratio lvseg/{ref}: images/s {NUMBER}, FLOP/s {NUMBER}; images/s paired by round',
                          out, re.M)
-    assert re.search(rf'^stem: patch_embed forward\+backward median {NUMBER} s .* = {NUMBER}% of the lvseg step',
-                     out, re.M)
+    assert re.search(rf'^stem \(channels-last\): patch_embed forward\+backward median {NUMBER} s .* = {NUMBER}% '
+                     'of the lvseg step', out, re.M)
+    assert re.search(rf'^stem NCHW: median {NUMBER} s .*; the lvseg stem runs at {NUMBER}x its speed', out, re.M)
     assert re.search(r'^attention: .* lvseg 16/16 Attention modules fused', out, re.M)
 
 

@@ -62,15 +62,20 @@ class ConvPatchEmbed(nn.Module):
         embed_dims: token width.
         patch_size: pixels per token side; must be even.
         norm_cfg: mmcv norm config of the stem (BN, or SyncBN on many GPUs).
+        channels_last: run the convolutions on channels-last (NHWC) images: forward + backward 1.15x as fast
+            as the default layout on the 2-core CPU where lvseg is developed (``bench/train_step.py``), the
+            layout cuDNN's tensor-core kernels prefer, and the tokens come out contiguous without a copy.
+            The result is the same up to float rounding. Default: True.
     """
 
     def __init__(self, in_channels: int, stem_channels: int, embed_dims: int, patch_size: int = 16,
-                 norm_cfg: dict | None = None) -> None:
+                 norm_cfg: dict | None = None, channels_last: bool = True) -> None:
         super().__init__()
         if patch_size % 2:
             raise ValueError(f'patch_size must be even (the stem halves the image first), got {patch_size}')
         norm_cfg = norm_cfg or dict(type='BN')
         self.patch_size = patch_size
+        self.channels_last = channels_last
         self.conv1 = nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3, bias=False)
         self.bn1 = build_norm_layer(norm_cfg, stem_channels)[1]
         self.conv2 = nn.Conv2d(stem_channels, stem_channels, 3, stride=1, padding=1, bias=False)
@@ -89,6 +94,8 @@ class ConvPatchEmbed(nn.Module):
         pad_w = -x.shape[-1] % self.patch_size
         if pad_h or pad_w:
             x = nn.functional.pad(x, (0, pad_w, 0, pad_h))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.relu(self.bn2(self.conv2(x)))
         x = self.relu(self.bn3(self.conv3(x)))
@@ -164,6 +171,7 @@ class LVViT(BaseModule):
         drop_path_rate: stochastic depth of the last block, linear from 0 over depth. Default: 0.
         norm_cfg: norm of the transformer blocks. Default: LN (eps 1e-5, as the official models).
         stem_norm_cfg: norm of the convolutional stem. Default: BN.
+        stem_channels_last: run the stem in channels-last layout (see :class:`ConvPatchEmbed`). Default: True.
         final_norm: build the final LayerNorm ``norm`` and apply it to the last block's output (in ``forward``
             when the last block is in ``out_indices``, and in ``forward_tokens``). Classification needs it; the
             official segmentation code has none, and an unused norm would stall DDP. Default: False.
@@ -184,8 +192,8 @@ class LVViT(BaseModule):
     def __init__(self, arch: str | dict = 'small', img_size: int | Sequence[int] = 224, patch_size: int = 16,
                  in_channels: int = 3, out_indices: int | Sequence[int] = -1, qkv_bias: bool = False,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 norm_cfg: dict | None = None, stem_norm_cfg: dict | None = None, final_norm: bool = False,
-                 pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
+                 norm_cfg: dict | None = None, stem_norm_cfg: dict | None = None, stem_channels_last: bool = True,
+                 final_norm: bool = False, pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
                  frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
                  init_cfg: dict | None = None) -> None:
@@ -212,7 +220,7 @@ class LVViT(BaseModule):
             raise ValueError(f"pyramid='side_layers' needs 4 out_indices, got {out_indices}")
 
         self.patch_embed = ConvPatchEmbed(in_channels, self.arch_settings['stem_channels'], embed_dims,
-                                          patch_size, stem_norm_cfg)
+                                          patch_size, stem_norm_cfg, stem_channels_last)
         self.pos_grid = (self.img_size[0] // patch_size, self.img_size[1] // patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.pos_grid[0] * self.pos_grid[1], embed_dims))
