@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import mmengine.runner.runner
 import pytest
@@ -191,3 +192,37 @@ def test_without_lvseg_mmengine_loses_the_checkpoint_to_resume_from(tmp_path, st
             torch.load(tmp_path / 'iter_2.pth', weights_only=True)
     else:
         assert pointer != str(tmp_path / 'iter_2.pth')  # empty or half a path
+
+
+
+@pytest.mark.parametrize('hook_type', ['AtomicCheckpointHook', 'mmengine'])
+def test_a_new_best_checkpoint_is_written_before_the_previous_best_is_deleted(tmp_path, hook_type):
+    """The hook's calls as an epoch-based run makes them (a checkpoint per epoch, then validation), the
+    accuracy of 3 epochs 0.5, 0.4, 0.7; mmengine's own hook shows why lvseg's exists."""
+    from mmengine.hooks import CheckpointHook
+    from mmengine.logging import MessageHub, MMLogger
+
+    from lvseg.engine import AtomicCheckpointHook
+
+    hook_class = AtomicCheckpointHook if hook_type == 'AtomicCheckpointHook' else CheckpointHook
+    hook = hook_class(interval=1, save_best='acc', rule='greater', max_keep_ckpts=1)
+    present_during_write = {}
+
+    def save_checkpoint(out_dir, filename, *args, **kwargs):
+        present_during_write[filename] = sorted(p.name for p in tmp_path.glob('*.pth'))
+        (tmp_path / filename).write_bytes(b'weights')
+
+    runner = SimpleNamespace(work_dir=str(tmp_path), save_checkpoint=save_checkpoint, epoch=0, iter=0,
+                             logger=MMLogger.get_current_instance(),
+                             message_hub=MessageHub.get_instance(f'best-order-{hook_type}'))
+    hook.before_train(runner)
+    for epoch, accuracy in enumerate((0.5, 0.4, 0.7)):
+        runner.epoch = runner.iter = epoch
+        hook._save_checkpoint(runner)  # what after_train_epoch does
+        runner.epoch += 1
+        hook.after_val_epoch(runner, {'acc': accuracy})
+    if hook_type == 'mmengine':
+        assert present_during_write['best_acc_epoch_3.pth'] == ['epoch_3.pth']  # a kill here: no best at all
+    else:
+        assert present_during_write['best_acc_epoch_3.pth'] == ['best_acc_epoch_1.pth', 'epoch_3.pth']
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['best_acc_epoch_3.pth', 'epoch_3.pth']

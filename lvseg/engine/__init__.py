@@ -3,7 +3,9 @@ from .bad_samples import BadSampleError, CheckedDataset, SkippedSamplesHook
 from .checkpoint_hook import AtomicCheckpointHook
 from .hooks import FiniteLossHook, NonFiniteLossError
 from .layer_decay import LayerDecayOptimWrapperConstructor
+from .mid_epoch_resume import ResumableEpochBasedTrainLoop, ResumableSampler
 from .step_seed import StepSeedHook
 
 __all__ = ['AtomicCheckpointHook', 'BadSampleError', 'CheckedDataset', 'FiniteLossHook',
-           'LayerDecayOptimWrapperConstructor', 'NonFiniteLossError', 'SkippedSamplesHook', 'StepSeedHook']
+           'LayerDecayOptimWrapperConstructor', 'NonFiniteLossError', 'ResumableEpochBasedTrainLoop',
+           'ResumableSampler', 'SkippedSamplesHook', 'StepSeedHook']

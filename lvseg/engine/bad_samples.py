@@ -36,6 +36,7 @@ from mmengine.logging import print_log
 from mmseg.registry import DATASETS, HOOKS
 
 from .config_checks import ConfigError
+from .mid_epoch_resume import seed_sample
 
 POLICIES = ('error', 'skip')
 SKIPPED_KEY = 'skipped_bad_samples'  # data sample metainfo: the messages of the samples skipped for this one
@@ -229,8 +230,11 @@ class CheckedDataset:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
+        """The sample at ``index`` (per the policy); a :class:`~.mid_epoch_resume.SeededIndex` first reseeds the
+        random generators for the sample's augmentations."""
         if not self._fully_initialized:
             self.full_init()
+        seed_sample(index)
         if self.policy == 'error':
             return self.dataset[index]
         skipped = []

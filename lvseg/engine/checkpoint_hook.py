@@ -17,21 +17,37 @@ from ..checkpoints.io import write_text_atomically
 
 # What lvseg.checkpoints.io.atomic_write_path leaves behind when killed: '.<name>.<mkstemp's 8 chars>.part'.
 _PART_FILE = re.compile(r'^\..+\.[a-z0-9_]{8}\.part$')
+MID_EPOCH_TEMPLATE = 'iter_{}.pth'
+MID_EPOCH_KEY = 'mid_epoch_ckpt'  # message hub info: the path of the mid-epoch checkpoint that is kept
 
 
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
-    """mmengine's ``CheckpointHook`` (same arguments) whose checkpoints survive ``kill -9`` at any moment.
+    """mmengine's ``CheckpointHook`` (same arguments) whose checkpoints survive ``kill -9`` at any moment, and
+    that can also save in the middle of long epochs.
 
     mmengine 0.10.7 deletes the oldest kept checkpoint *before* writing the new one, then writes the
     ``last_checkpoint`` pointer in place: with ``max_keep_ckpts=1`` a kill during the write leaves no checkpoint
-    at all and a pointer to a deleted file, and a kill during the pointer's write leaves it empty. This hook
-    writes the new checkpoint, then the pointer (through a temporary file and a rename), and only then deletes
-    the outdated checkpoint. The checkpoint file itself is written atomically by ``Runner.save_checkpoint``
+    at all and a pointer to a deleted file, and a kill during the pointer's write leaves it empty. It also
+    deletes the previous best checkpoint (``save_best``) before writing the new best. This hook writes the new
+    checkpoint, then the pointer (through a temporary file and a rename), and only then deletes what the new
+    checkpoint replaces. The checkpoint file itself is written atomically by ``Runner.save_checkpoint``
     (patched in :mod:`lvseg.compat`). Before training it removes the ``.part`` files of writes that a kill
-    interrupted. Best checkpoints (``save_best``) keep mmengine's order: the previous best is deleted before
-    the new one is written (a kill in between loses the best checkpoint, never the one to resume from).
+    interrupted.
+
+    Args:
+        mid_epoch_interval: with ``by_epoch=True``, also save every this many iterations inside an epoch, to
+            ``iter_<iteration>.pth``, so that a kill loses at most that many iterations; ``--resume`` continues
+            from there with :class:`~lvseg.engine.mid_epoch_resume.ResumableEpochBasedTrainLoop`. One such file
+            is kept: the next one, or the checkpoint at the end of the epoch, replaces it. 0 (default): none.
+        *args, **kwargs: those of mmengine's ``CheckpointHook``.
     """
+
+    def __init__(self, *args, mid_epoch_interval: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if mid_epoch_interval < 0:
+            raise ValueError(f'mid_epoch_interval must be 0 (off) or a number of iterations, got {mid_epoch_interval}')
+        self.mid_epoch_interval = mid_epoch_interval
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
@@ -43,6 +59,30 @@ class AtomicCheckpointHook(CheckpointHook):
                 print_log(f'removed {part}, a checkpoint write that was interrupted', logger='current',
                           level=logging.WARNING)
 
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        super().after_train_iter(runner, batch_idx, data_batch, outputs)
+        done = batch_idx + 1
+        if (self.by_epoch and self.mid_epoch_interval and done % self.mid_epoch_interval == 0
+                and done < len(runner.train_dataloader)):
+            self._save_mid_epoch_checkpoint(runner)
+
+    def _save_mid_epoch_checkpoint(self, runner) -> None:
+        """Save ``iter_<n>.pth`` (meta: the unfinished epoch, the iterations done), point ``last_checkpoint`` at
+        it, then delete the previous mid-epoch checkpoint."""
+        previous = runner.message_hub.get_info(MID_EPOCH_KEY)
+        filename = MID_EPOCH_TEMPLATE.format(runner.iter + 1)
+        path = self.file_backend.join_path(self.out_dir, filename)
+        runner.message_hub.update_info(MID_EPOCH_KEY, path)  # saved in the checkpoint: deleted after a resume too
+        runner.logger.info(f'Saving checkpoint at {runner.iter + 1} iterations (epoch {runner.epoch + 1} goes on)')
+        runner.save_checkpoint(self.out_dir, filename, self.file_client_args, save_optimizer=self.save_optimizer,
+                               save_param_scheduler=self.save_param_scheduler,
+                               meta=dict(epoch=runner.epoch, iter=runner.iter + 1), by_epoch=False,
+                               backend_args=self.backend_args, **self.args)
+        if is_main_process():
+            write_text_atomically(path, osp.join(runner.work_dir, 'last_checkpoint'))
+            if previous != path:
+                self._remove(previous)
+
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
         outdated = None
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
@@ -50,6 +90,8 @@ class AtomicCheckpointHook(CheckpointHook):
                 outdated = self.keep_ckpt_ids.popleft()
             self.keep_ckpt_ids.append(step)
             runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        mid_epoch = runner.message_hub.get_info(MID_EPOCH_KEY)
+        runner.message_hub.update_info(MID_EPOCH_KEY, None)
 
         ckpt_filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
@@ -60,12 +102,48 @@ class AtomicCheckpointHook(CheckpointHook):
         if not is_main_process():
             return
         write_text_atomically(self.last_ckpt, osp.join(runner.work_dir, 'last_checkpoint'))
+        self._remove(mid_epoch)
         if outdated is not None:
-            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(outdated))
-            if self.file_backend.isfile(path):
-                self.file_backend.remove(path)
-            elif self.file_backend.isdir(path):  # checkpoints saved by DeepSpeed are folders
-                self.file_backend.rmtree(path)
+            self._remove(self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(outdated)))
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """mmengine's, with the previous best deleted after the new best is written, not before."""
+        backend = self.file_backend
+        self.file_backend = _DeferredRemovals(backend)
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            deferred, self.file_backend = self.file_backend.removed, backend
+        kept = {getattr(self, 'best_ckpt_path', None), *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        for path in deferred:
+            if path not in kept:  # a best of the same name was just rewritten
+                self._remove(path)
+
+    def _remove(self, path: str | None) -> None:
+        """Delete a checkpoint file (or a DeepSpeed checkpoint folder) if it exists."""
+        if path is None:
+            return
+        if self.file_backend.isfile(path):
+            self.file_backend.remove(path)
+        elif self.file_backend.isdir(path):
+            self.file_backend.rmtree(path)
+
+
+class _DeferredRemovals:
+    """A file backend that records the paths it is asked to remove instead of removing them."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.removed: list[str] = []
+
+    def remove(self, path: str) -> None:
+        self.removed.append(path)
+
+    def rmtree(self, path: str) -> None:
+        self.removed.append(path)
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)
 
 
 def use_atomic_checkpoint_hook(cfg: Config) -> bool:

@@ -8,36 +8,54 @@ import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-_TORCH_STREAM, _DATA_STREAM = 0, 1
+_STEP_STREAM, _DATA_STREAM = 0, 1
+SAMPLE_STREAM = 2  # per-sample augmentation seeds (lvseg.engine.mid_epoch_resume)
 
 
-def step_seed(seed: int, stream: int, step: int) -> int:
-    """A 32-bit seed mixed from the run's ``seed``, a stream id and a step number (numpy's ``SeedSequence``)."""
-    return int(np.random.SeedSequence([seed % 2**32, stream, step]).generate_state(1)[0])
+def step_seed(seed: int, stream: int, *steps: int) -> int:
+    """A 32-bit seed mixed from the run's ``seed``, a stream id and step numbers (numpy's ``SeedSequence``)."""
+    return int(np.random.SeedSequence([seed % 2**32, stream, *steps]).generate_state(1)[0])
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 @HOOKS.register_module()
 class StepSeedHook(Hook):
-    """Reseed torch's generators before each training iteration from ``(runner.seed, iteration)``, and Python's
-    and numpy's before each training epoch from ``(runner.seed, epoch)``.
+    """Make the random draws of each training iteration depend on ``(runner.seed, iteration)`` only, and those
+    of the main process's data augmentations (``num_workers=0``) on ``(runner.seed, epoch)`` only.
 
     mmengine resumes the weights, optimizer, schedulers, EMA, message hub and iteration count, and an
     iteration-based loop replays the data loader up to the resumed iteration; but it saves no random state,
-    so after ``--resume`` dropout, drop-path, MixToken boxes and random erasing draw other numbers than the
-    uninterrupted run would have (and validation in between consumes torch's generator too). With this hook
-    those draws depend only on the seed and the iteration, and the data augmentations of the main process
-    (``num_workers=0``) of an epoch only on the seed and the epoch, whatever ran before. ``runner.seed`` already
-    differs per rank when ``randomness.diff_rank_seed=True``. Data loader workers are seeded by mmengine
-    (per worker, the same every epoch unless ``persistent_workers=True``): with persistent workers an
-    epoch-based run resumed at epoch ``k`` repeats epoch 1's augmentations, a known gap.
+    so after ``--resume`` dropout, drop-path, MixToken boxes and random erasing (timm's draws from Python's
+    ``random``) would draw other numbers than the uninterrupted run (validation in between draws too). This
+    hook seeds Python's, numpy's and torch's generators before each training iteration from the iteration,
+    and gives them back their previous states after it; so the data augmentations of the main process draw
+    from streams seeded at each epoch's start and used by nothing else, which an iteration-based loop's replay
+    consumes exactly as the original run did. ``runner.seed`` already differs per rank when
+    ``randomness.diff_rank_seed=True``. Data loader workers are seeded by mmengine (per worker, the same every
+    epoch unless ``persistent_workers=True``); pretraining's ``ResumableSampler`` seeds each sample instead
+    (:mod:`lvseg.engine.mid_epoch_resume`).
     """
 
-    priority = 'VERY_HIGH'  # before anything of the iteration draws random numbers
+    priority = 'VERY_HIGH'  # before anything of the iteration draws random numbers, and restored after all
+
+    def __init__(self) -> None:
+        self._data_states: tuple | None = None
 
     def before_train_epoch(self, runner) -> None:
-        seed = step_seed(runner.seed, _DATA_STREAM, runner.epoch)
-        random.seed(seed)
-        np.random.seed(seed)
+        seed_all(step_seed(runner.seed, _DATA_STREAM, runner.epoch))
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        torch.manual_seed(step_seed(runner.seed, _TORCH_STREAM, runner.iter))
+        self._data_states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        seed_all(step_seed(runner.seed, _STEP_STREAM, runner.iter))
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        python_state, numpy_state, torch_state = self._data_states
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)

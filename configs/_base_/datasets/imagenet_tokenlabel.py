@@ -31,7 +31,7 @@ train_dataloader = dict(
     batch_size=128,
     num_workers=8,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ResumableSampler', shuffle=True),  # DefaultSampler's order, per-sample seeds, resumable
     dataset=dict(type=dataset_type, data_root=data_root, data_prefix=dict(img_path='train'),
                  label_map_root='label_top5_train_nfnet', pipeline=train_pipeline))  # relative to data_root
 val_dataloader = dict(

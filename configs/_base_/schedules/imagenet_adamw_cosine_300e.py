@@ -17,7 +17,8 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=warmup_epochs, end=cosine_epochs,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=cosine_epochs + 10, val_interval=1)
+# mmengine's epoch loop, able to resume in the middle of an epoch (lvseg.engine.mid_epoch_resume)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=cosine_epochs + 10, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 auto_scale_lr = dict(enable=False, base_batch_size=1024)  # --cfg-options auto_scale_lr.enable=True

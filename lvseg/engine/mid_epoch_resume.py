@@ -1,0 +1,105 @@
+"""Resuming an epoch-based run from a checkpoint taken in the middle of an epoch, with the same data.
+
+mmengine 0.10.7's ``EpochBasedTrainLoop`` restarts a resumed epoch from its first batch: after a checkpoint
+taken at batch ``k`` of an epoch (``AtomicCheckpointHook(mid_epoch_interval=...)``) it would train on those
+``k`` batches twice and run ``k`` iterations past the schedule. :class:`ResumableEpochBasedTrainLoop` starts
+the epoch at batch ``k`` instead, and :class:`ResumableSampler` (mmengine's ``DefaultSampler``: same
+arguments, same order) leaves out the ``k`` batches' samples without loading them.
+
+The samples that follow must also be augmented as in the uninterrupted run, whatever was drawn before and
+whichever data loader worker loads them. So the sampler hands out :class:`SeededIndex` es, the sample's index
+with a seed derived from ``(sampler seed, epoch, index)``, and :func:`seed_sample` (called by
+:class:`~lvseg.engine.bad_samples.CheckedDataset`, which the tools wrap around every data set) reseeds
+Python's, numpy's and torch's generators with it before the sample is loaded: a sample's crop, flip and
+RandAugment depend on the seed, the epoch and the sample alone, with any number of workers, persistent or not.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mmengine.dataset import DefaultSampler
+from mmengine.runner import EpochBasedTrainLoop
+from mmseg.registry import DATA_SAMPLERS, LOOPS
+
+from .config_checks import ConfigError
+from .step_seed import SAMPLE_STREAM, seed_all, step_seed
+
+
+class SeededIndex(int):
+    """A sample index (an ``int`` to any data set) that carries the seed of the sample's random augmentations."""
+
+    seed: int
+
+    def __new__(cls, index: int, seed: int) -> SeededIndex:
+        item = super().__new__(cls, index)
+        item.seed = seed
+        return item
+
+    def __reduce__(self):  # data loader workers receive indices pickled
+        return SeededIndex, (int(self), self.seed)
+
+
+def seed_sample(index: int) -> None:
+    """Reseed Python's, numpy's and torch's global generators with ``index.seed`` if ``index`` is a
+    :class:`SeededIndex`; leave them alone for a plain index."""
+    seed = getattr(index, 'seed', None)
+    if seed is not None:
+        seed_all(seed)
+
+
+@DATA_SAMPLERS.register_module()
+class ResumableSampler(DefaultSampler):
+    """mmengine's ``DefaultSampler`` (same arguments, the same indices in the same order, split over ranks alike)
+    that yields :class:`SeededIndex` es and can start its next pass part-way through (:meth:`start_at`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._start = 0
+
+    def start_at(self, position: int) -> None:
+        """Make the next pass begin at this rank's ``position``-th index (the ones before were trained on)."""
+        if not 0 <= position < self.num_samples:
+            raise ValueError(f'cannot start an epoch at sample {position}: this rank has {self.num_samples}')
+        self._start = position
+
+    def __iter__(self) -> Iterator[SeededIndex]:
+        start, self._start = self._start, 0
+        indices = list(super().__iter__())[start:]
+        return iter([SeededIndex(index, step_seed(self.seed, SAMPLE_STREAM, self.epoch, index)) for index in indices])
+
+
+@LOOPS.register_module()
+class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
+    """mmengine's ``EpochBasedTrainLoop`` (same arguments) that resumes mid-epoch where the checkpoint was taken.
+
+    After ``--resume`` from a checkpoint of iteration ``i`` in epoch ``e`` (``meta`` ``epoch=e, iter=i``, as
+    ``AtomicCheckpointHook`` writes mid-epoch), the epoch starts at batch ``i - e * len(dataloader)``: the
+    sampler (a :class:`ResumableSampler`) skips the samples of the batches already trained on, and the hooks
+    see the true batch index. Every epoch must have had ``len(dataloader)`` iterations: resuming with another
+    batch size or number of processes than the checkpoint's run stops with a :class:`ConfigError`.
+    """
+
+    def run_epoch(self) -> None:
+        """Iterate the rest of the current epoch (all of it, unless resumed mid-epoch)."""
+        done = self._iter - self._epoch * len(self.dataloader)
+        if done:
+            self._start_epoch_at(done)
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        for idx, data_batch in enumerate(self.dataloader, start=done):
+            self.run_iter(idx, data_batch)
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1
+
+    def _start_epoch_at(self, batch: int) -> None:
+        batches = len(self.dataloader)
+        if not 0 < batch < batches:
+            raise ConfigError(f'the resumed checkpoint is at iteration {self._iter}, epoch {self._epoch}: batch '
+                             f'{batch} of an epoch that has {batches} batches here; was it written with another '
+                             'batch size or number of processes?')
+        sampler = self.dataloader.sampler
+        if not isinstance(sampler, ResumableSampler):
+            raise ConfigError(f'resuming in the middle of epoch {self._epoch + 1} needs train_dataloader.sampler='
+                             f"dict(type='ResumableSampler', ...), not {type(sampler).__name__}")
+        sampler.start_at(batch * self.dataloader.batch_sampler.batch_size)
+        self.runner.logger.info(f'epoch {self._epoch + 1} resumes at batch {batch + 1} of {batches}')
