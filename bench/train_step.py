@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--steps', type=int, help='timed steps per model (default: 10 on CPU, 30 on CUDA)')
     parser.add_argument('--warmup', type=int, help='untimed steps per model first (default: 2 CPU, 10 CUDA)')
     parser.add_argument('--amp', choices=tuple(AMP_DTYPES), default='none', help='autocast dtype')
-    parser.add_argument('--compile', action='store_true', help='torch.compile the three models (not the stem)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the four models (not the stems)')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for torch (this machine: 2 cores)')
     parser.add_argument('--short', action='store_true', help='batch 2, 2 steps after 1 warm-up (CI)')
     args = parser.parse_args(argv)

@@ -37,3 +37,18 @@ def test_pytorch_launcher_without_torchrun_variables_is_a_clear_error(monkeypatc
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(RuntimeError, match='torchrun --nproc_per_node'):
         init_cpu_process_group('pytorch')
+
+
+def test_bf16_amp_becomes_fp16_with_loss_scaling_on_a_gpu_without_bf16(monkeypatch):
+    from lvseg.engine.device_fallbacks import adapt_amp_to_gpu
+
+    cfg = headline_config()
+    assert cfg.optim_wrapper.dtype == 'bfloat16' and cfg.optim_wrapper.loss_scale == {'enabled': False}
+    assert adapt_amp_to_gpu(cfg) == []  # no GPU: adapt_config_to_cpu's business
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'get_device_name', lambda *args: 'Tesla V100-SXM2-32GB')
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *args, **kwargs: True)
+    assert adapt_amp_to_gpu(cfg) == [] and cfg.optim_wrapper.dtype == 'bfloat16'
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *args, **kwargs: False)
+    assert adapt_amp_to_gpu(cfg) == ['Tesla V100-SXM2-32GB has no bfloat16: AMP in float16 with dynamic loss scaling']
+    assert cfg.optim_wrapper.dtype == 'float16' and cfg.optim_wrapper.loss_scale == 'dynamic'

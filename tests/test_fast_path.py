@@ -193,10 +193,10 @@ NUMBER = r'[\d.]+'
 def test_train_step_bench_prints_its_figures_and_ratios():
     out = run_bench('train_step.py')
     assert 'torch threads 2' in out and 'FlopAnalyzer' in out
-    for name in ('lvseg', 'timm-peer', 'timm-peer\+stem', 'naive'):
+    for name in ('lvseg', 'timm-peer', r'timm-peer\+stem', 'naive'):
         assert re.search(rf'^flops {name}: forward {NUMBER} GFLOPs/image, train {NUMBER} GFLOPs/image', out, re.M)
         assert re.search(rf'^images/s {name}: {NUMBER}  achieved {NUMBER} GFLOP/s  step median', out, re.M)
-    for ref in ('timm-peer', 'timm-peer\+stem', 'naive'):
+    for ref in ('timm-peer', r'timm-peer\+stem', 'naive'):
         assert re.search(rf'^ratio lvseg/{ref}: images/s {NUMBER}, FLOP/s {NUMBER}; images/s paired by round',
                          out, re.M)
     assert re.search(rf'^stem \(channels-last\): patch_embed forward\+backward median {NUMBER} s .* = {NUMBER}% '

@@ -4,7 +4,9 @@ The published recipes ask for AMP, SyncBN, NCCL and one GPU per process. mmengin
 these on a CPU-only machine: ``AmpOptimWrapper`` asserts a GPU, the ``pytorch`` launcher calls
 ``torch.cuda.set_device``, DDP gets ``device_ids=[0]``, and SyncBN raises in a distributed CPU run. The tools
 call :func:`adapt_config_to_cpu` and :func:`init_cpu_process_group` so that the very same config runs,
-in fp32 and on gloo, with a warning for each change. Nothing changes where CUDA is available.
+in fp32 and on gloo, with a warning for each change. Nothing changes where CUDA is available, except on GPUs
+without bfloat16 (before Ampere: V100, T4), where :func:`adapt_amp_to_gpu` turns the configs' bf16 autocast
+into fp16 with dynamic loss scaling.
 """
 from __future__ import annotations
 
@@ -54,6 +56,19 @@ def adapt_config_to_cpu(cfg: Config, distributed: bool) -> list[str]:
     for line in changes:
         print_log(f'[no GPU] {line}', logger='current', level=30)
     return changes
+
+
+def adapt_amp_to_gpu(cfg: Config) -> list[str]:
+    """On a GPU without bfloat16 support, make a bf16 ``AmpOptimWrapper`` autocast to fp16 with dynamic loss
+    scaling (fp16's range needs it); return one line per change (also logged)."""
+    optim_wrapper = cfg.get('optim_wrapper', {})
+    if (optim_wrapper.get('type') != 'AmpOptimWrapper' or optim_wrapper.get('dtype') not in ('bfloat16', torch.bfloat16)
+            or not torch.cuda.is_available() or torch.cuda.is_bf16_supported()):
+        return []
+    optim_wrapper.update(dtype='float16', loss_scale='dynamic')
+    line = f'{torch.cuda.get_device_name()} has no bfloat16: AMP in float16 with dynamic loss scaling'
+    print_log(line, logger='current', level=30)
+    return [line]
 
 
 def init_cpu_process_group(launcher: str) -> None:

@@ -20,7 +20,7 @@ from ..checkpoints.io import UnreadableCheckpointError, UnsafeCheckpointError, a
 from .bad_samples import BadSampleError, guard_datasets
 from .checkpoint_hook import use_atomic_checkpoint_hook
 from .config_checks import ConfigError, check_config
-from .device_fallbacks import adapt_config_to_cpu, init_cpu_process_group
+from .device_fallbacks import adapt_amp_to_gpu, adapt_config_to_cpu, init_cpu_process_group
 from .hooks import NonFiniteLossError
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -52,6 +52,7 @@ def _load_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     adapt_config_to_cpu(cfg, distributed=args.launcher != 'none')
+    adapt_amp_to_gpu(cfg)
     _drop_disabled_hooks(cfg)
     use_atomic_checkpoint_hook(cfg)
     init_cpu_process_group(args.launcher)

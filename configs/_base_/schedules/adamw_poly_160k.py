@@ -1,11 +1,13 @@
 # The official LV-ViT ADE20K schedule (SPEC section 3): AdamW lr 6e-5, betas (0.9, 0.999), weight decay 0.01,
-# 1500 linear warm-up iterations then poly (power 1.0) to 0, 160k iterations, AMP.
+# 1500 linear warm-up iterations then poly (power 1.0) to 0, 160k iterations, AMP (bf16 autocast; fp16 with
+# dynamic loss scaling on GPUs without bf16, or with optim_wrapper.dtype=float16 optim_wrapper.loss_scale=dynamic).
 # As in mmseg's ViT configs, position embedding, class token and norms get no weight decay.
 _base_ = ['mmseg::_base_/schedules/schedule_160k.py']
 optim_wrapper = dict(
     _delete_=True,
     type='AmpOptimWrapper',  # tools/train.py falls back to fp32 OptimWrapper where no GPU is present
-    loss_scale='dynamic',
+    dtype='bfloat16',
+    loss_scale=dict(enabled=False),  # bf16 has fp32's range: no scaling, and no host sync for an inf check
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,

@@ -4,7 +4,8 @@
 # 8e-5), used for evaluation and saved in the checkpoints.
 optim_wrapper = dict(
     type='AmpOptimWrapper',  # tools/pretrain.py falls back to fp32 where no GPU is present
-    loss_scale='dynamic',  # fp16 with dynamic loss scaling; dtype='bfloat16' for bf16 autocast
+    dtype='bfloat16',  # fp16 on GPUs without bf16 (or dtype='float16'), then with loss_scale='dynamic'
+    loss_scale=dict(enabled=False),  # bf16 has fp32's range: no scaling, and no host sync for an inf check
     optimizer=dict(type='AdamW', lr=1.6e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                        custom_keys={'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult=0.0)}),
