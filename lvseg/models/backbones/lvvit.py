@@ -219,8 +219,7 @@ class LVViT(BaseModule):
         if pyramid == 'side_layers' and len(self.out_indices) != 4:
             raise ValueError(f"pyramid='side_layers' needs 4 out_indices, got {out_indices}")
 
-        self.patch_embed = ConvPatchEmbed(in_channels, self.arch_settings['stem_channels'], embed_dims,
-                                          patch_size, stem_norm_cfg, stem_channels_last)
+        self.patch_embed = self._build_patch_embed(in_channels, patch_size, stem_norm_cfg, stem_channels_last)
         self.pos_grid = (self.img_size[0] // patch_size, self.img_size[1] // patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.pos_grid[0] * self.pos_grid[1], embed_dims))
@@ -239,6 +238,13 @@ class LVViT(BaseModule):
                 _side_layer(embed_dims, out_channels, upsample, pyramid_norm_cfg)
                 for upsample, out_channels in zip((4, 2, 1, 1), (embed_dims,) * 3 + (pyramid_out_channels,)))
         self._freeze_stages()
+
+    def _build_patch_embed(self, in_channels: int, patch_size: int, norm_cfg: dict | None,
+                           channels_last: bool) -> nn.Module:
+        """The module that turns images ``(B, C, H, W)`` into tokens ``(B, h*w, embed_dims)`` and their grid
+        ``(h, w)``: LV-ViT's conv stem. Subclasses with another tokenizer (T2T-ViT) override this."""
+        return ConvPatchEmbed(in_channels, self.arch_settings['stem_channels'], self.embed_dims, patch_size,
+                              norm_cfg, channels_last)
 
     # ---------------------------------------------------------------- weights
     def init_weights(self) -> None:

@@ -179,19 +179,22 @@ class T2TViT(LVViT):
                  frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
                  init_cfg: dict | None = None) -> None:
         settings = resolve_arch(arch)
-        trunk = {k: v for k, v in settings.items() if k != 'token_dims'}
-        # LVViT builds a convolutional stem (here a minimal one, 1 channel) that the T2T module replaces below.
-        super().__init__(dict(trunk, stem_channels=1, skip_lam=1.0), img_size, TOKEN_STRIDE, in_channels,
+        # LV-ViT's trunk without residual re-scaling; the T2T module (see _build_patch_embed) uses the blocks' norm.
+        super().__init__(dict(settings, stem_channels=None, skip_lam=1.0), img_size, TOKEN_STRIDE, in_channels,
                          out_indices, qkv_bias=False, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                         drop_path_rate=drop_path_rate, norm_cfg=norm_cfg, final_norm=final_norm, pyramid=pyramid,
+                         drop_path_rate=drop_path_rate, norm_cfg=norm_cfg, stem_norm_cfg=norm_cfg,
+                         final_norm=final_norm, pyramid=pyramid,
                          pyramid_out_channels=pyramid_out_channels, pyramid_norm_cfg=pyramid_norm_cfg,
                          interpolate_mode=interpolate_mode, with_cp=with_cp, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, pretrained=pretrained, init_cfg=init_cfg)
         self.arch_settings = settings
-        self.patch_embed = TokensToToken(in_channels, self.embed_dims, settings['token_dims'], norm_cfg)
         self.pos_embed.requires_grad_(False)  # fixed, as the official ``get_sinusoid_encoding`` table
         self._reset_pos_embed()
-        self._freeze_stages()
+
+    def _build_patch_embed(self, in_channels: int, patch_size: int, norm_cfg: dict | None,
+                           channels_last: bool) -> nn.Module:
+        """The Tokens-to-Token module in place of LV-ViT's conv stem (stride 16, ``norm_cfg`` in its layers)."""
+        return TokensToToken(in_channels, self.embed_dims, self.arch_settings['token_dims'], norm_cfg)
 
     def init_weights(self) -> None:
         """As LV-ViT: random (truncated normal 0.02), or the checkpoint named by ``init_cfg``; without a
