@@ -5,7 +5,7 @@
     python bench/train_step.py --short                        # CI: batch 2, 2 steps after 1 warm-up
 
 One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels. Four
-models are built here and timed step by step in turn (so that load from other processes hits all three alike):
+models are built here and timed step by step in turn (so that load from other processes hits all four alike):
 
 - **lvseg**: ``TokenLabelingClassifier`` + ``LVViT`` from ``configs/pretrain/lvvit-s_tokenlabel_in1k-224.py``,
   with MixToken and the token-labeling loss on random top-k maps ``(2, 5, 14, 14)`` (crop boxes, flips and
@@ -322,6 +322,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f'ratio lvseg/{ref}: images/s {images_per_s["lvseg"] / images_per_s[ref]:.3f}, '
               f'FLOP/s {flop_per_s["lvseg"] / flop_per_s[ref]:.3f}; images/s paired by round: median '
               f'{statistics.median(paired):.3f} (min {min(paired):.3f}, max {max(paired):.3f})')
+    timm_and_stem = median['timm-peer'] + median['stem']
+    print(f'timm-peer step + the stem alone: {timm_and_stem:.3f} s, {timm_and_stem / median["lvseg"]:.3f}x the lvseg '
+          'step (> 1: lvseg is faster)')
     layout = 'channels-last' if stem.channels_last else 'NCHW'
     print(f'stem ({layout}): patch_embed forward+backward {spread(times["stem"])} = '
           f'{100 * median["stem"] / median["lvseg"]:.1f}% of the lvseg step')

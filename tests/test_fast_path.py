@@ -201,6 +201,7 @@ def test_train_step_bench_prints_its_figures_and_ratios():
                          out, re.M)
     assert re.search(rf'^stem \(channels-last\): patch_embed forward\+backward median {NUMBER} s .* = {NUMBER}% '
                      'of the lvseg step', out, re.M)
+    assert re.search(rf'^timm-peer step \+ the stem alone: {NUMBER} s, {NUMBER}x the lvseg step', out, re.M)
     assert re.search(rf'^stem NCHW: median {NUMBER} s .*; the lvseg stem runs at {NUMBER}x its speed', out, re.M)
     assert re.search(r'^attention: .* lvseg 16/16 Attention modules fused', out, re.M)
 

@@ -42,7 +42,8 @@ class StepSeedHook(Hook):
     (:mod:`lvseg.engine.mid_epoch_resume`).
     """
 
-    priority = 'VERY_HIGH'  # before anything of the iteration draws random numbers, and restored after all
+    priority = 'VERY_HIGH'  # first in every stage: seeded before the iteration draws; restored before the other
+    # hooks' after_train_iter, none of which draws random numbers
 
     def __init__(self) -> None:
         self._data_states: tuple | None = None
