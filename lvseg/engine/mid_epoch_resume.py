@@ -16,6 +16,7 @@ RandAugment depend on the seed, the epoch and the sample alone, with any number 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 from mmengine.dataset import DefaultSampler
 from mmengine.runner import EpochBasedTrainLoop
@@ -64,8 +65,10 @@ class ResumableSampler(DefaultSampler):
 
     def __iter__(self) -> Iterator[SeededIndex]:
         start, self._start = self._start, 0
-        indices = list(super().__iter__())[start:]
-        return iter([SeededIndex(index, step_seed(self.seed, SAMPLE_STREAM, self.epoch, index)) for index in indices])
+        epoch = self.epoch
+        # Seeds are made as the loader asks for indices (about 12 us each), not all at the epoch's start.
+        return (SeededIndex(index, step_seed(self.seed, SAMPLE_STREAM, epoch, index))
+                for index in islice(super().__iter__(), start, None))
 
 
 @LOOPS.register_module()
