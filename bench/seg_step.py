@@ -40,7 +40,15 @@ from mmseg.structures import SegDataSample
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import AMP_DTYPES, TrainStep, adamw_settings, build_quietly, describe_device, spread  # noqa: E402
+from train_step import (  # noqa: E402
+    AMP_DTYPES,
+    TrainStep,
+    adamw_settings,
+    build_quietly,
+    describe_device,
+    fill_defaults,
+    spread,
+)
 
 import lvseg  # noqa: E402, F401  (registers LVViT)
 
@@ -60,13 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--amp', choices=tuple(AMP_DTYPES), default='none', help='autocast dtype')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for torch (this machine: 2 cores)')
     parser.add_argument('--short', action='store_true', help='128 px crops, 1 timed step after 1 warm-up (CI)')
-    args = parser.parse_args(argv)
-    cuda = args.device == 'cuda'
-    defaults = (128, 1, 1) if args.short else (512, 20, 5) if cuda else (512, 3, 1)
-    for name, default in zip(('crop', 'steps', 'warmup'), defaults):
-        if getattr(args, name) is None:
-            setattr(args, name, default)
-    return args
+    return fill_defaults(parser.parse_args(argv), ('crop', 'steps', 'warmup'),
+                         short=(128, 1, 1), cuda=(512, 20, 5), cpu=(512, 3, 1))
 
 
 def slide_stride(cfg: Config, crop: int) -> int:

@@ -68,10 +68,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--compile', action='store_true', help='torch.compile the four models (not the stems)')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for torch (this machine: 2 cores)')
     parser.add_argument('--short', action='store_true', help='batch 2, 2 steps after 1 warm-up (CI)')
-    args = parser.parse_args(argv)
-    cuda = args.device == 'cuda'
-    defaults = (2, 2, 1) if args.short else (128, 30, 10) if cuda else (8, 10, 2)
-    for name, default in zip(('batch_size', 'steps', 'warmup'), defaults):
+    return fill_defaults(parser.parse_args(argv), ('batch_size', 'steps', 'warmup'),
+                         short=(2, 2, 1), cuda=(128, 30, 10), cpu=(8, 10, 2))
+
+
+def fill_defaults(args: argparse.Namespace, names: tuple[str, ...], short: tuple, cuda: tuple,
+                  cpu: tuple) -> argparse.Namespace:
+    """Set each of ``names`` left unset (None) to its default for the run's mode: ``--short``, else the device."""
+    defaults = short if args.short else cuda if args.device == 'cuda' else cpu
+    for name, default in zip(names, defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
     return args
