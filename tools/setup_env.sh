@@ -16,7 +16,8 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
 LVSEG_CACHE=${LVSEG_CACHE:-$HOME/.cache/lvseg}
-MAX_JOBS=${MAX_JOBS:-$(nproc)}
+# GNU nproc honours OMP_NUM_THREADS (the Makefile sets it to 1 for the tests): count the online cores instead.
+MAX_JOBS=${MAX_JOBS:-$(getconf _NPROCESSORS_ONLN)}
 MMCV_VERSION=2.1.0
 # mmcv's setup.py and mmengine 0.10 import pkg_resources (gone in setuptools 81+); torch 2.14 wants >= 77.0.3.
 SETUPTOOLS_SPEC='setuptools>=77.0.3,<81'
