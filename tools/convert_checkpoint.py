@@ -9,9 +9,9 @@ Python objects, unless ``--unsafe-load`` (or ``LVSEG_UNSAFE_LOAD=1``) is given f
 """
 import argparse
 
-import lvseg  # noqa: F401  (allow-listed types for weights_only loading)
 from lvseg.checkpoints import convert_lvvit_checkpoint
-from lvseg.checkpoints.io import UnsafeCheckpointError, allow_unsafe_load, load_checkpoint_file, save_atomically
+from lvseg.checkpoints.safe_load import UnsafeCheckpointError, allow_unsafe_load, load_checkpoint_file
+from lvseg.utils.atomic_write import save_atomically
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ CONFIG=configs/demo/upernet_lvvit-demo_synthetic-128.py
 # Pictures of the token labels: the maps packed into a label store, each cell painted in its top class's colour.
 [ -f "$DATA_IN/label_store/train/header.json" ] ||
   "$PY" tools/label_store.py pack "$DATA_IN/label_maps/train" "$DATA_IN/label_store/train" --images "$DATA_IN/train" \
-    --num-classes 8 --annotator 'class masks (lvseg/annotator/from_masks.py)'
+    --num-classes 8 --annotator 'class masks (lvseg/demo/mask_label_maps.py)'
 "$PY" tools/visualize.py token-labels "$DATA_IN/train" "$DATA_IN/label_store/train" "$WORK/token_labels" \
   --class-names "$DATA_IN/classes.txt"
 

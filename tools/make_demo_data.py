@@ -1,4 +1,4 @@
-"""Writes lvseg's synthetic demo datasets (see ``lvseg/datasets/synthetic.py``).
+"""Writes lvseg's synthetic demo datasets (see ``lvseg/demo/synthetic.py``).
 
 Examples::
 
@@ -7,7 +7,7 @@ Examples::
 
 The ImageNet layout also gets token-label maps for its training images, ``label_maps/train/<wnid>/<stem>.pt``
 (8x8 cells by default, ``--label-maps 0`` for none), computed from the exact masks by the stand-in annotator
-``lvseg.annotator.from_masks``.
+``lvseg.demo.mask_label_maps``.
 
 The dataset is written into a hidden sibling folder (``.<name>.partial-<pid>``) and renamed to the output
 folder only when complete, so an interrupted run never leaves a half-written dataset under the output name.
@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lvseg.annotator.from_masks import DEFAULT_TOP_K, write_label_maps_from_masks
-from lvseg.datasets.synthetic import SyntheticDataset, write_ade20k_layout, write_imagenet_layout
+from lvseg.demo.mask_label_maps import DEFAULT_TOP_K, write_label_maps_from_masks
+from lvseg.demo.synthetic import SyntheticDataset, write_ade20k_layout, write_imagenet_layout
 
 
 def parse_args() -> argparse.Namespace:

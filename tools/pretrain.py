@@ -3,7 +3,7 @@
 The same command line as tools/train.py; distributed: ``tools/dist_pretrain.sh CONFIG GPUS`` (torchrun) or
 ``tools/slurm_run.sh pretrain.py PARTITION JOB CONFIG``.
 """
-import lvseg  # noqa: F401  (registers lvseg's modules, applies its compatibility shims)
+import lvseg  # noqa: F401  (registers lvseg's modules)
 from lvseg.engine.launch import train_main
 
 if __name__ == '__main__':

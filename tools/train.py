@@ -3,7 +3,7 @@
 Distributed: ``torchrun --nproc_per_node=8 tools/train.py CONFIG --launcher pytorch`` (or tools/dist_train.sh,
 tools/slurm_train.sh).
 """
-import lvseg  # noqa: F401  (registers lvseg's modules, applies its compatibility shims)
+import lvseg  # noqa: F401  (registers lvseg's modules)
 from lvseg.engine.launch import train_main
 
 if __name__ == '__main__':

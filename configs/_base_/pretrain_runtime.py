@@ -5,6 +5,7 @@
 # FiniteLossHook stops at the first NaN/inf loss, naming the iteration and the batch's files; StepSeedHook seeds
 # by iteration and epoch so that --resume continues with the same random numbers.
 _base_ = ['mmseg::_base_/default_runtime.py']
+runner_type = 'LvsegRunner'  # lvseg/engine/runner.py: safe and strict loading, atomic writes, device fallbacks
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),

@@ -1,8 +1,8 @@
 # The demo's pretraining stage: the LV-ViT-S token-labeling recipe (configs/pretrain/) with small sizes, on
 # lvseg's synthetic ImageNet-layout data (tools/make_demo_data.py imagenet), whose token-label maps come from
-# the generator's exact masks (lvseg/annotator/from_masks.py stands in for a machine annotator).
+# the generator's exact masks (lvseg/demo/mask_label_maps.py stands in for a machine annotator).
 # Its backbone is the one of configs/demo/upernet_lvvit-demo_synthetic-128.py, which fine-tunes from it.
-_base_ = ['../pretrain/lvvit-s_tokenlabel_in1k-224.py']
+_base_ = ['../pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py']
 data_root = 'data/synthetic_in'
 num_classes = 8  # = tools/make_demo_data.py --num-classes
 img_size = 128

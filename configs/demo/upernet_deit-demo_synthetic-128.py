@@ -1,6 +1,7 @@
 # The demo (./upernet_lvvit-demo_synthetic-128.py: synthetic scenes, 128x128, small heads, short schedule) with a
 # small DeiT-style TokenViT and mmseg's MultiLevelNeck in place of LV-ViT, the model of
-# configs/upernet_deit-s_tokenlabel.py at small sizes. Its backbone is configs/pretrain/deit-s_tokenlabel_in1k-224.py
+# configs/upernet_deit-s-tokenlabel_8xb2-160k_ade20k-512x512.py at small sizes. Its backbone is
+# configs/pretrain/deit-s_tokenlabel_8xb128-310e_in1k-224.py
 # with --cfg-options model.backbone.embed_dims=64 model.backbone.num_layers=4 model.backbone.num_heads=4.
 _base_ = ['./upernet_lvvit-demo_synthetic-128.py']
 embed_dims = 64

@@ -2,13 +2,14 @@
 # trained from scratch on the CPU in a few minutes. Same code path as the ADE20K configs; only the
 # sizes, the data and the schedule are small. Photometric distortion is off: colour is half of what
 # tells the synthetic classes apart.
-_base_ = ['../upernet_lvvit.py']
+_base_ = ['../upernet_lvvit-s_8xb2-160k_ade20k-512x512.py']
 data_root = 'data/synthetic_ade'
 num_classes = 8  # = tools/make_demo_data.py --num-classes
 crop_size = (128, 128)
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
+    pretrained=None,  # from scratch on purpose; make demo passes its own stage-1 checkpoint (model.pretrained=...)
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=128, num_layers=8, num_heads=4, mlp_ratio=3.0, stem_channels=32,
                   skip_lam=2.0),
@@ -55,7 +56,7 @@ param_scheduler = [
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
     visualization=dict(type='SegVisualizationHook', interval=1))
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

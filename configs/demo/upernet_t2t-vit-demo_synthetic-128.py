@@ -1,6 +1,7 @@
 # The demo (./upernet_lvvit-demo_synthetic-128.py: synthetic scenes, 128x128, small heads, short schedule) with a
-# small T2T-ViT in place of LV-ViT (same side-layer pyramid), the model of configs/upernet_t2t-vit-t-14.py at small
-# sizes. Its backbone is configs/pretrain/t2t-vit-t-14_tokenlabel_in1k-224.py with the arch below.
+# small T2T-ViT in place of LV-ViT (same side-layer pyramid), the model of
+# configs/upernet_t2t-vit-t-14_8xb2-160k_ade20k-512x512.py at small sizes. Its backbone is
+# configs/pretrain/t2t-vit-t-14_tokenlabel_8xb128-310e_in1k-224.py with the arch below.
 _base_ = ['./upernet_lvvit-demo_synthetic-128.py']
 embed_dims = 64
 model = dict(

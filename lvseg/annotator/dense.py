@@ -24,12 +24,12 @@ import timm
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmseg.registry import MODELS
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
 from ..checkpoints.efficientnet import convert_efficientnet_pytorch, is_efficientnet_pytorch
+from ..checkpoints.safe_load import load_checkpoint
 from ..checkpoints.unwrap import unwrap_state_dict
 from ..datasets.token_label_loading import MAX_NUM_CLASSES
 
@@ -214,7 +214,7 @@ def token_labeling_annotator(config: str | os.PathLike, checkpoint: str | os.Pat
     if model_cfg.get('type') != 'TokenLabelingClassifier':
         raise ValueError(f'{config}: model.type is {model_cfg.get("type")!r}, expected TokenLabelingClassifier')
     model = MODELS.build(model_cfg)
-    model.load_state_dict(unwrap_state_dict(CheckpointLoader.load_checkpoint(str(checkpoint), map_location='cpu')))
+    model.load_state_dict(unwrap_state_dict(load_checkpoint(str(checkpoint), map_location='cpu')))
     model.eval().requires_grad_(False)
     return DenseAnnotator(TokenLabelingTokenMap(model.backbone), getattr(model, head))
 

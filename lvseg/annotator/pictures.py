@@ -2,11 +2,11 @@
 
 A map ``(2, k, h, w)`` (SPEC section 2) tiles its whole image uniformly (cell ``(i, j)`` covers
 ``[j / w, (j + 1) / w)`` of the width and ``[i / h, (i + 1) / h)`` of the height, as
-:mod:`lvseg.datasets.token_labels` reads it). A cell is painted in the colour of its top class, blended
+:mod:`lvseg.models.classifiers.token_labels` reads it). A cell is painted in the colour of its top class, blended
 over the image with opacity = that class's softmax probability over all ``K`` classes, the classes outside
-the top k at logit 0 (as :func:`~lvseg.datasets.token_labels.dense_token_targets` makes token labels). A
+the top k at logit 0 (as :func:`~lvseg.models.classifiers.token_labels.dense_token_targets` makes token labels). A
 legend below the image names the most frequent top classes. Class ``c`` always has the colour of class ``c``
-of lvseg's synthetic data (:func:`~lvseg.datasets.synthetic.class_appearances`: hues spaced by the golden
+of lvseg's synthetic data (:func:`~lvseg.demo.synthetic.class_appearances`: hues spaced by the golden
 ratio), so the demo's pictures show each class in its own colour.
 """
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -23,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ..datasets.label_store import LabelStore
-from ..datasets.synthetic import class_appearances
+from ..demo.palette import palette
 
 PICTURE_WIDTH = 448  # pixels; every picture's image is resized to this width, its aspect ratio kept
 LEGEND_ENTRIES = 4  # most frequent top classes listed below a picture
@@ -32,12 +31,6 @@ _FONT, _FONT_SCALE = cv2.FONT_HERSHEY_SIMPLEX, 0.45
 _BORDER_DARKENING = 0.3  # cell borders are drawn at 70 % brightness
 _GRID_GAP = 8  # pixels between pictures in a grid view
 _BACKGROUND = 255  # grey level of legends and gaps
-
-
-@lru_cache(maxsize=8)
-def palette(num_classes: int) -> np.ndarray:
-    """``(K, 3)`` uint8 BGR: the colour of every class (that of the synthetic data's class, see the module)."""
-    return np.array([appearance.rgb[::-1] for appearance in class_appearances(num_classes)], np.uint8)
 
 
 def top_class_probabilities(topk: Tensor, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """Annotating an image folder: the dense annotator over ImageNet-layout images, into a packed label store.
 
 Every image is resized whole to the annotator's input size, its aspect ratio squashed, so that the map's
-cells tile the whole original image, as :func:`lvseg.datasets.token_labels.dense_token_targets` assumes
+cells tile the whole original image, as :func:`lvseg.models.classifiers.token_labels.dense_token_targets` assumes
 when it cuts a training crop out of the map. The official annotator instead saw a centre crop of each
 non-square image while its crop boxes were fractions of the whole image, a defect lvseg does not copy
 (SPEC section 2).
@@ -122,7 +122,7 @@ def pooled_scores(topk: Tensor, num_classes: int) -> Tensor:
     """The mean over map cells of a top-k map ``(2, k, h, w)``, scattered to dense logits: ``(K,)`` float32.
 
     Classes outside a cell's top k count as logit 0 there, as in
-    :func:`~lvseg.datasets.token_labels.dense_token_targets`; so this ranks classes as the class-token label
+    :func:`~lvseg.models.classifiers.token_labels.dense_token_targets`; so this ranks classes as the class-token label
     of an uncropped image does (a RoIAlign of the whole map to 1x1).
     """
     logits, indices = topk[0].float().flatten(), topk[1].round().long().flatten()

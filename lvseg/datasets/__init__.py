@@ -1,4 +1,5 @@
-"""Datasets for lvseg, registered in mmseg's ``DATASETS``, and the synthetic demo data generator."""
+"""Datasets for lvseg, registered in mmseg's ``DATASETS``: ImageNet with token-label maps, the packed label store,
+the transforms that record crop, flip and affine."""
 from .class_file import ClassFileSegDataset
 from .imagenet import ImageNetTokenLabelDataset
 from .label_store import LabelStore, LabelStoreError, LabelStoreWriter
@@ -9,7 +10,6 @@ from .token_label_transforms import (
     RandomFlipWithBox,
     RandomResizedCropWithBox,
 )
-from .token_labels import broadcast_image_label, dense_token_targets
 
 __all__ = [
     'ClassFileSegDataset',
@@ -22,6 +22,4 @@ __all__ = [
     'RandAugmentWithAffine',
     'RandomFlipWithBox',
     'RandomResizedCropWithBox',
-    'broadcast_image_label',
-    'dense_token_targets',
 ]

@@ -13,7 +13,7 @@ class ClassFileSegDataset(BaseSegDataset):
 
     One class name per line, in label order (label 1 is the first line when ``reduce_zero_label=True``,
     as in ADE20K). For data sets of one's own, and for lvseg's synthetic demo data
-    (:mod:`lvseg.datasets.synthetic`), which writes ``classes.txt``. Class names given in ``metainfo`` win.
+    (:mod:`lvseg.demo.synthetic`), which writes ``classes.txt``. Class names given in ``metainfo`` win.
     """
 
     def __init__(self, classes_file: str = 'classes.txt', metainfo: dict | None = None,

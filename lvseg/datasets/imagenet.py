@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
 from .label_store import LabelStore
+from .sample_seed import PerSampleSeeding
 from .token_label_loading import PATH_KEY, STORE_ENTRY_KEY, STORE_KEY
 
 IMAGE_EXTENSIONS = frozenset({'.jpeg', '.jpg', '.png'})  # compared lower-case
@@ -20,7 +21,7 @@ _EXAMPLES = 3  # how many offending files an error message names
 
 
 @DATASETS.register_module()
-class ImageNetTokenLabelDataset(BaseDataset):
+class ImageNetTokenLabelDataset(PerSampleSeeding, BaseDataset):
     """Images in ImageNet's class folders, ``<data_root>/<data_prefix.img_path>/<wnid>/<name>.JPEG``.
 
     Images are files ending in ``.jpeg``, ``.jpg`` or ``.png`` (any case); other files are skipped. The
@@ -49,6 +50,9 @@ class ImageNetTokenLabelDataset(BaseDataset):
       maps; a ``label_store`` folder that does not exist counts as no maps, a broken store is an error. If
       only some maps are missing, it raises like ``'error'``: using the maps that exist would mix batches,
       dropping them would silently discard the annotator.
+
+    A :class:`~.sample_seed.SeededIndex` (from :class:`~lvseg.engine.mid_epoch_resume.ResumableSampler`) reseeds the
+    random generators before its sample's pipeline runs (:class:`~.sample_seed.PerSampleSeeding`).
 
     Args:
         data_root: Root folder of the data set; relative ``data_prefix``, ``classes_file``,

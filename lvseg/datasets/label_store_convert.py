@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints.io import save_atomically
+from ..utils.atomic_write import save_atomically
 from .imagenet import label_map_path
 from .label_store import LabelStore, LabelStoreWriter
 from .token_label_loading import check_token_label_map, read_token_label_map

@@ -1,7 +1,7 @@
 """Loading an image's token-label map (the annotator's top-k score map) in the data pipeline.
 
 A map is a ``(2, k, h, w)`` float16 tensor, ``[0]`` the top-k raw logits at each map cell and ``[1]`` their
-class indices as floats (see :mod:`lvseg.datasets.token_labels`). The data set tells where it is, in one of
+class indices as floats (see :mod:`lvseg.models.classifiers.token_labels`). The data set tells where it is, in one of
 two ways:
 
 - one ``.pt`` file per training image, in the official TokenLabeling layout

@@ -1,10 +1,10 @@
 """mmcv transforms that record the geometry of a training image, so token labels stay aligned with it.
 
 Token labeling reads each token's label from an annotator's score map of the whole original image
-(:mod:`lvseg.datasets.token_labels`). These transforms change ``results['img']`` (HWC uint8 BGR, as
+(:mod:`lvseg.models.classifiers.token_labels`). These transforms change ``results['img']`` (HWC uint8 BGR, as
 mmcv's ``LoadImageFromFile`` gives it) like their timm counterparts and never touch the map: they record
 where the final image came from, in three keys, so a batch carries a few numbers per image and
-:func:`~lvseg.datasets.token_labels.dense_token_targets` does the dense work on the device:
+:func:`~lvseg.models.classifiers.token_labels.dense_token_targets` does the dense work on the device:
 
 - ``token_label_box``: float32 ``(x1, y1, x2, y2)``, the crop in fractions of the original image;
 - ``token_label_flip``: bool, a horizontal flip of the crop;

@@ -1,11 +1,12 @@
-"""What mmengine lacks for lvseg's training recipes, and what makes its runs fail clearly and resume safely."""
+"""lvseg's runner and what mmengine lacks for its training recipes: hooks, samplers, loops, layer decay."""
 from .bad_samples import BadSampleError, CheckedDataset, SkippedSamplesHook
 from .checkpoint_hook import AtomicCheckpointHook
 from .hooks import FiniteLossHook, NonFiniteLossError
 from .layer_decay import LayerDecayOptimWrapperConstructor
 from .mid_epoch_resume import ResumableEpochBasedTrainLoop, ResumableSampler
+from .runner import LvsegRunner
 from .step_seed import StepSeedHook
 
 __all__ = ['AtomicCheckpointHook', 'BadSampleError', 'CheckedDataset', 'FiniteLossHook',
-           'LayerDecayOptimWrapperConstructor', 'NonFiniteLossError', 'ResumableEpochBasedTrainLoop',
+           'LayerDecayOptimWrapperConstructor', 'LvsegRunner', 'NonFiniteLossError', 'ResumableEpochBasedTrainLoop',
            'ResumableSampler', 'SkippedSamplesHook', 'StepSeedHook']

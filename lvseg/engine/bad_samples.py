@@ -4,8 +4,8 @@ skip it and count.
 mmcv and mmseg let some bad samples through silently and report others without the file: an empty image file
 fails inside OpenCV (``!buf.empty()``); an annotation of another size than its image, a 16-bit annotation (cast
 to uint8, so 300 becomes 44) or labels beyond the classes train on wrong targets, or end in an ``IndexError``
-of the loss, or a CUDA assert. :class:`CheckedDataset` wraps a data set (the tools wrap every data set of a
-run, see :func:`guard_datasets`) and runs each sample through :class:`CheckedPipeline`:
+of the loss, or a CUDA assert. :class:`CheckedDataset` wraps a data set (``LvsegRunner`` wraps every data set
+of a run, see :func:`guard_datasets`) and runs each sample through :class:`CheckedPipeline`:
 
 - before loading: the image (and annotation, token-label map) files exist and are not empty; an annotation
   PNG is 8-bit single-channel (mode ``L``, ``P`` or ``1``, read from its header only);
@@ -36,7 +36,6 @@ from mmengine.logging import print_log
 from mmseg.registry import DATASETS, HOOKS
 
 from .config_checks import ConfigError
-from .mid_epoch_resume import seed_sample
 
 POLICIES = ('error', 'skip')
 SKIPPED_KEY = 'skipped_bad_samples'  # data sample metainfo: the messages of the samples skipped for this one
@@ -230,11 +229,10 @@ class CheckedDataset:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
-        """The sample at ``index`` (per the policy); a :class:`~.mid_epoch_resume.SeededIndex` first reseeds the
-        random generators for the sample's augmentations."""
+        """The sample at ``index`` (per the policy); a :class:`~lvseg.datasets.sample_seed.SeededIndex` goes to
+        the data set as it is."""
         if not self._fully_initialized:
             self.full_init()
-        seed_sample(index)
         if self.policy == 'error':
             return self.dataset[index]
         skipped = []
@@ -293,14 +291,16 @@ class SkippedSamplesHook(Hook):
                                   f'({len(self.bad)} distinct samples in this run so far)')
 
 
-def guard_datasets(cfg: Config, splits: Sequence[str]) -> None:
+def guard_datasets(cfg: Config, splits: Sequence[str]) -> list[str]:
     """Wrap the data sets of ``splits`` in ``cfg`` in :class:`CheckedDataset`, with ``cfg.bad_samples``
     (``dict(policy='error'|'skip', max_skipped=N)``, default ``policy='error'``) for training data and
-    ``policy='error'`` for validation and test data; with ``'skip'``, add :class:`SkippedSamplesHook`."""
+    ``policy='error'`` for validation and test data; with ``'skip'``, add :class:`SkippedSamplesHook`.
+    Return one line per change."""
     settings = dict(policy='error', max_skipped=100)
     settings.update(cfg.get('bad_samples') or {})
     if settings['policy'] not in POLICIES or set(settings) != {'policy', 'max_skipped'}:
         raise ConfigError(f"bad_samples: expected dict(policy='error' or 'skip', max_skipped=N), got {settings}")
+    changes = []
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
         if not loader or not isinstance(loader.get('dataset'), dict) or loader.dataset.get('type') == 'CheckedDataset':
@@ -308,7 +308,10 @@ def guard_datasets(cfg: Config, splits: Sequence[str]) -> None:
         policy = settings['policy'] if split == 'train' else 'error'
         loader.dataset = dict(type='CheckedDataset', dataset=loader.dataset, policy=policy,
                               max_skipped=settings['max_skipped'])
+        changes.append(f'{split}_dataloader.dataset: checked sample by sample (CheckedDataset, policy {policy!r})')
     if 'train' in splits and settings['policy'] == 'skip':
         hooks = list(cfg.get('custom_hooks') or [])
         if not any(isinstance(h, dict) and h.get('type') == 'SkippedSamplesHook' for h in hooks):
             cfg.custom_hooks = [*hooks, dict(type='SkippedSamplesHook')]
+            changes.append('custom_hooks: SkippedSamplesHook added (bad_samples policy skip)')
+    return changes

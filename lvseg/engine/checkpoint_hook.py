@@ -13,10 +13,10 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
-from ..checkpoints.io import write_text_atomically
+from ..utils.atomic_write import PART_SUFFIX, write_text_atomically
 
-# What lvseg.checkpoints.io.atomic_write_path leaves behind when killed: '.<name>.<mkstemp's 8 chars>.part'.
-_PART_FILE = re.compile(r'^\..+\.[a-z0-9_]{8}\.part$')
+# What lvseg.utils.atomic_write.atomic_write_path leaves behind when killed: '.<name>.<8 hex digits>.part'.
+_PART_FILE = re.compile(r'^\..+\.[0-9a-f]{8}' + re.escape(PART_SUFFIX) + '$')
 MID_EPOCH_TEMPLATE = 'iter_{}.pth'
 MID_EPOCH_KEY = 'mid_epoch_ckpt'  # message hub info: the path of the mid-epoch checkpoint that is kept
 
@@ -31,9 +31,9 @@ class AtomicCheckpointHook(CheckpointHook):
     at all and a pointer to a deleted file, and a kill during the pointer's write leaves it empty. It also
     deletes the previous best checkpoint (``save_best``) before writing the new best. This hook writes the new
     checkpoint, then the pointer (through a temporary file and a rename), and only then deletes what the new
-    checkpoint replaces. The checkpoint file itself is written atomically by ``Runner.save_checkpoint``
-    (patched in :mod:`lvseg.compat`). Before training it removes the ``.part`` files of writes that a kill
-    interrupted.
+    checkpoint replaces. The checkpoint file itself is written atomically by
+    :meth:`lvseg.engine.runner.LvsegRunner.save_checkpoint`. Before training it removes the ``.part`` files of
+    writes that a kill interrupted.
 
     Args:
         mid_epoch_interval: with ``by_epoch=True``, also save every this many iterations inside an epoch, to
@@ -54,7 +54,7 @@ class AtomicCheckpointHook(CheckpointHook):
         if not is_main_process() or not isinstance(self.file_backend, LocalBackend):
             return
         for folder in {Path(self.out_dir), Path(runner.work_dir)}:
-            for part in (p for p in folder.glob('.*.part') if _PART_FILE.match(p.name)):
+            for part in (p for p in folder.glob(f'.*{PART_SUFFIX}') if _PART_FILE.match(p.name)):
                 part.unlink(missing_ok=True)
                 print_log(f'removed {part}, a checkpoint write that was interrupted', logger='current',
                           level=logging.WARNING)
@@ -146,19 +146,20 @@ class _DeferredRemovals:
         return getattr(self.backend, name)
 
 
-def use_atomic_checkpoint_hook(cfg: Config) -> bool:
+def use_atomic_checkpoint_hook(cfg: Config) -> list[str]:
     """Swap mmengine's ``CheckpointHook`` in ``cfg.default_hooks.checkpoint`` for :class:`AtomicCheckpointHook`
-    (same arguments); a config without that entry gets one with mmengine's default ``interval=1``. Return
-    whether the config changed."""
+    (same arguments); a config without that entry gets one with mmengine's default ``interval=1``. Return one
+    line per change."""
     hooks = cfg.get('default_hooks')
     if hooks is None:
         cfg.default_hooks = hooks = {}
+    why = '(checkpoints survive a kill at any moment)'
     if 'checkpoint' not in hooks:
         hooks['checkpoint'] = dict(type='AtomicCheckpointHook', interval=1)
-        return True
+        return [f'default_hooks.checkpoint: AtomicCheckpointHook added {why}']
     checkpoint = hooks['checkpoint']
     if isinstance(checkpoint, dict) and checkpoint.get('type') in ('CheckpointHook', 'mmengine.CheckpointHook',
                                                                    CheckpointHook):
         checkpoint['type'] = 'AtomicCheckpointHook'
-        return True
-    return False
+        return [f'default_hooks.checkpoint: CheckpointHook -> AtomicCheckpointHook, same arguments {why}']
+    return []

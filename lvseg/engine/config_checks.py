@@ -23,16 +23,19 @@ class ConfigError(ValueError):
     """A config that cannot work; ``str(error)`` is one line per problem."""
 
 
-def check_config(cfg: Config, splits: Iterable[str]) -> None:
+def check_config(cfg: Config, splits: Iterable[str], initialises_weights: bool = False) -> None:
     """Raise :class:`ConfigError` listing every problem found in ``cfg`` for a run that uses ``splits``.
 
     Checked: the work dir can be written; each used split's ``data_root`` and image folder exist; the model's
     heads have as many classes as the data set (segmentation: equal; classification: at least as many); the
-    backbone's arch is known; a local ``pretrained`` / ``init_cfg`` checkpoint or ``load_from`` exists.
+    backbone's arch is known; a local ``load_from`` exists, and, for a run that initialises the weights
+    (training), the ``pretrained`` / ``init_cfg`` checkpoint.
 
     Args:
         cfg: the final config (after ``--cfg-options``).
         splits: the dataloaders the run uses, from ``'train'``, ``'val'``, ``'test'``.
+        initialises_weights: whether the run calls the model's ``init_weights`` (training does; testing loads
+            the whole model from ``load_from``, so a missing pretrained file does not matter there).
     """
     model = cfg.get('model', {})
     model = model.get('module', model)  # a test-time-augmentation model wraps the segmentor
@@ -41,13 +44,13 @@ def check_config(cfg: Config, splits: Iterable[str]) -> None:
         loader = cfg.get(f'{split}_dataloader')
         if not loader or (split == 'val' and not cfg.get('val_cfg')):
             continue
-        for key, dataset in _leaf_datasets(loader.get('dataset'), f'{split}_dataloader.dataset'):
+        for key, dataset in leaf_datasets(loader.get('dataset'), f'{split}_dataloader.dataset'):
             folder_problems = _check_folders(key, dataset)
             problems += folder_problems
             if not folder_problems:
                 problems += _check_num_classes(model, key, dataset)
     problems += _check_arch(model)
-    problems += _check_checkpoints(cfg.get('load_from'), model)
+    problems += _check_checkpoints(cfg.get('load_from'), model if initialises_weights else {})
     if problems:
         raise ConfigError('\n'.join(problems))
 
@@ -69,18 +72,18 @@ def _check_work_dir(work_dir: str | None) -> list[str]:
     return []
 
 
-def _leaf_datasets(dataset: Mapping | None, key: str) -> Iterator[tuple[str, Mapping]]:
+def leaf_datasets(dataset: Mapping | None, key: str) -> Iterator[tuple[str, Mapping]]:
     """The data set configs below ``dataset``, through mmengine's wrappers, with their config keys."""
     if not isinstance(dataset, Mapping):
         return
     for wrapper_key in _WRAPPER_KEYS:
         inner = dataset.get(wrapper_key)
         if isinstance(inner, Mapping):
-            yield from _leaf_datasets(inner, f'{key}.{wrapper_key}')
+            yield from leaf_datasets(inner, f'{key}.{wrapper_key}')
             return
         if isinstance(inner, (list, tuple)):
             for i, item in enumerate(inner):
-                yield from _leaf_datasets(item, f'{key}.{wrapper_key}.{i}')
+                yield from leaf_datasets(item, f'{key}.{wrapper_key}.{i}')
             return
     yield key, dataset
 
@@ -170,12 +173,26 @@ def _check_arch(model: Mapping) -> list[str]:
     return []
 
 
+def _missing(path: object) -> bool:
+    return isinstance(path, str) and _is_local(path) and not osp.isfile(osp.expanduser(path))
+
+
 def _check_checkpoints(load_from: str | None, model: Mapping) -> list[str]:
+    """``load_from`` exists; so do the pretrained weights that ``model`` names (pass ``{}`` to skip those)."""
+    problems = [f'load_from: checkpoint {load_from!r} does not exist'] if _missing(load_from) else []
     backbone = model.get('backbone') if isinstance(model.get('backbone'), Mapping) else {}
-    candidates = [('load_from', load_from), ('model.pretrained', model.get('pretrained')),
+    candidates = [('model.pretrained', model.get('pretrained')),
                   ('model.backbone.pretrained', backbone.get('pretrained'))]
     init_cfg = backbone.get('init_cfg')
     if isinstance(init_cfg, Mapping) and init_cfg.get('type') == 'Pretrained':
         candidates.append(('model.backbone.init_cfg.checkpoint', init_cfg.get('checkpoint')))
-    return [f'{key}: checkpoint {path!r} does not exist' for key, path in candidates
-            if isinstance(path, str) and _is_local(path) and not osp.isfile(osp.expanduser(path))]
+    return problems + [_missing_pretrained(key, path) for key, path in candidates if _missing(path)]
+
+
+def _missing_pretrained(key: str, path: str) -> str:
+    """What to do about a pretrained backbone file that is not there (one line)."""
+    return (f'{key}: the pretrained weights {path!r} do not exist. Put the ImageNet weights there (the official '
+            f'release file {osp.basename(path)!r}, or a checkpoint of tools/pretrain.py with a config of '
+            f'configs/pretrain/), or point to them with --cfg-options {key}=PATH; to train from random '
+            f'initialisation on purpose, --cfg-options {key}=None (the published figures assume pretrained '
+            'weights)')

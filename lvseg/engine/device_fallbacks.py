@@ -2,11 +2,11 @@
 
 The published recipes ask for AMP, SyncBN, NCCL and one GPU per process. mmengine 0.10 refuses each of
 these on a CPU-only machine: ``AmpOptimWrapper`` asserts a GPU, the ``pytorch`` launcher calls
-``torch.cuda.set_device``, DDP gets ``device_ids=[0]``, and SyncBN raises in a distributed CPU run. The tools
-call :func:`adapt_config_to_cpu` and :func:`init_cpu_process_group` so that the very same config runs,
-in fp32 and on gloo, with a warning for each change. Nothing changes where CUDA is available, except on GPUs
-without bfloat16 (before Ampere: V100, T4), where :func:`adapt_amp_to_gpu` turns the configs' bf16 autocast
-into fp16 with dynamic loss scaling.
+``torch.cuda.set_device``, DDP gets ``device_ids=[0]``, and SyncBN raises in a distributed CPU run.
+:class:`~lvseg.engine.runner.LvsegRunner` calls :func:`adapt_config_to_cpu` and :func:`init_cpu_process_group`
+so that the very same config runs, in fp32 and on gloo; it logs each change once. Nothing changes where CUDA is
+available, except on GPUs without bfloat16 (before Ampere: V100, T4), where :func:`adapt_amp_to_gpu` turns the
+configs' bf16 autocast into fp16 with dynamic loss scaling.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
-from mmengine.logging import print_log
 
 
 def _replace_types(node: Any, old: str, new: str) -> int:
@@ -35,7 +34,7 @@ def _replace_types(node: Any, old: str, new: str) -> int:
 
 
 def adapt_config_to_cpu(cfg: Config, distributed: bool) -> list[str]:
-    """Edit ``cfg`` in place for a machine without CUDA; return one line per change (also logged)."""
+    """Edit ``cfg`` in place for a machine without CUDA; return one line per change."""
     if torch.cuda.is_available():
         return []
     changes = []
@@ -53,22 +52,18 @@ def adapt_config_to_cpu(cfg: Config, distributed: bool) -> list[str]:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
                                      broadcast_buffers=False)
         changes.append('distributed backend gloo, DDP on CPU (device_ids=None)')
-    for line in changes:
-        print_log(f'[no GPU] {line}', logger='current', level=30)
-    return changes
+    return [f'[no GPU] {line}' for line in changes]
 
 
 def adapt_amp_to_gpu(cfg: Config) -> list[str]:
     """On a GPU without bfloat16 support, make a bf16 ``AmpOptimWrapper`` autocast to fp16 with dynamic loss
-    scaling (fp16's range needs it); return one line per change (also logged)."""
+    scaling (fp16's range needs it); return one line per change."""
     optim_wrapper = cfg.get('optim_wrapper', {})
     if (optim_wrapper.get('type') != 'AmpOptimWrapper' or optim_wrapper.get('dtype') not in ('bfloat16', torch.bfloat16)
             or not torch.cuda.is_available() or torch.cuda.is_bf16_supported()):
         return []
     optim_wrapper.update(dtype='float16', loss_scale='dynamic')
-    line = f'{torch.cuda.get_device_name()} has no bfloat16: AMP in float16 with dynamic loss scaling'
-    print_log(line, logger='current', level=30)
-    return [line]
+    return [f'{torch.cuda.get_device_name()} has no bfloat16: AMP in float16 with dynamic loss scaling']
 
 
 def init_cpu_process_group(launcher: str) -> None:

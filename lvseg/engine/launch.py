@@ -1,8 +1,10 @@
 """The command lines of ``tools/train.py``, ``tools/pretrain.py`` and ``tools/test.py`` (mmseg's CLI).
 
-The tools stay thin: they parse arguments here, build a config, check it (:mod:`.config_checks`), wrap its data
-sets to check every sample (:mod:`.bad_samples`) and hand it to mmengine's Runner. Mistakes the user can fix
-(a bad config, a refused checkpoint, a NaN loss, a bad sample) end in ``error:`` lines, not a traceback.
+The tools stay thin: they parse arguments here, build a config and hand it to the runner it names
+(``runner_type``; :class:`~lvseg.engine.runner.LvsegRunner` for a config that names none), which applies the run
+policy, so that a tool and ``RUNNERS.build(cfg)`` in a notebook behave the same. Mistakes the user can fix (a
+bad config, a refused or ill-fitting checkpoint, a NaN loss, a bad sample) end in ``error:`` lines, not a
+traceback.
 """
 from __future__ import annotations
 
@@ -15,16 +17,16 @@ from contextlib import contextmanager
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
 
-from ..checkpoints.io import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
-from .bad_samples import BadSampleError, guard_datasets
-from .checkpoint_hook import use_atomic_checkpoint_hook
-from .config_checks import ConfigError, check_config
-from .device_fallbacks import adapt_amp_to_gpu, adapt_config_to_cpu, init_cpu_process_group
+from ..checkpoints.fit import CheckpointMismatchError
+from ..checkpoints.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
+from .bad_samples import BadSampleError
+from .config_checks import ConfigError
 from .hooks import NonFiniteLossError
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
-MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler', 'checkpoint')
+DEFAULT_RUNNER = 'LvsegRunner'
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
@@ -51,20 +53,8 @@ def _load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
-    adapt_config_to_cpu(cfg, distributed=args.launcher != 'none')
-    adapt_amp_to_gpu(cfg)
-    _drop_disabled_hooks(cfg)
-    use_atomic_checkpoint_hook(cfg)
-    init_cpu_process_group(args.launcher)
+    cfg.setdefault('runner_type', DEFAULT_RUNNER)
     return cfg
-
-
-def _drop_disabled_hooks(cfg: Config) -> None:
-    """Remove ``default_hooks`` entries set to None (``--cfg-options default_hooks.step_seed=None``): mmengine
-    accepts None only for its own six default hooks, not for those lvseg's configs add."""
-    hooks = cfg.get('default_hooks') or {}
-    for name in [name for name, hook in hooks.items() if hook is None and name not in MMENGINE_DEFAULT_HOOKS]:
-        del hooks[name]
 
 
 @contextmanager
@@ -73,8 +63,8 @@ def _user_errors() -> Iterator[None]:
     without a traceback (the NaN loss is also in the work dir's log)."""
     try:
         yield
-    except (ConfigError, UnsafeCheckpointError, UnreadableCheckpointError, NonFiniteLossError,
-            BadSampleError) as error:
+    except (ConfigError, UnsafeCheckpointError, UnreadableCheckpointError, CheckpointMismatchError,
+            NonFiniteLossError, BadSampleError) as error:
         lines = str(error).splitlines()
         if 'Original Traceback' in str(error):  # re-raised by a DataLoader worker: the original is the last line
             lines = [lines[-1].split(f'{type(error).__name__}: ', 1)[-1]]
@@ -82,11 +72,8 @@ def _user_errors() -> Iterator[None]:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """The Runner named by ``cfg.runner_type``, or mmengine's default."""
-    if 'runner_type' in cfg:
-        from mmseg.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    """The runner named by ``cfg.runner_type``, built as mmseg's tools build it."""
+    return RUNNERS.build(cfg)
 
 
 def train_main(argv: Sequence[str] | None = None, description: str = 'Train a segmentor') -> None:
@@ -101,8 +88,6 @@ def train_main(argv: Sequence[str] | None = None, description: str = 'Train a se
     with _user_errors():
         cfg = _load_config(args)
         cfg.resume = args.resume
-        check_config(cfg, splits=('train', 'val'))
-        guard_datasets(cfg, splits=('train', 'val'))
         build_runner(cfg).train()
 
 
@@ -137,7 +122,5 @@ def _run_test(cfg: Config, args: argparse.Namespace) -> None:
     if args.out:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
-    check_config(cfg, splits=('test',))
-    guard_datasets(cfg, splits=('test',))
     metrics = build_runner(cfg).test()
     print_log('test metrics: ' + ', '.join(f'{k}: {float(v):.2f}' for k, v in metrics.items()), logger='current')

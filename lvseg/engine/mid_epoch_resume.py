@@ -7,11 +7,13 @@ the epoch at batch ``k`` instead, and :class:`ResumableSampler` (mmengine's ``De
 arguments, same order) leaves out the ``k`` batches' samples without loading them.
 
 The samples that follow must also be augmented as in the uninterrupted run, whatever was drawn before and
-whichever data loader worker loads them. So the sampler hands out :class:`SeededIndex` es, the sample's index
-with a seed derived from ``(sampler seed, epoch, index)``, and :func:`seed_sample` (called by
-:class:`~lvseg.engine.bad_samples.CheckedDataset`, which the tools wrap around every data set) reseeds
-Python's, numpy's and torch's generators with it before the sample is loaded: a sample's crop, flip and
-RandAugment depend on the seed, the epoch and the sample alone, with any number of workers, persistent or not.
+whichever data loader worker loads them. So the sampler hands out
+:class:`~lvseg.datasets.sample_seed.SeededIndex` es, the sample's index with a seed derived from
+``(sampler seed, epoch, index)``, and a data set that mixes in
+:class:`~lvseg.datasets.sample_seed.PerSampleSeeding` (as ``ImageNetTokenLabelDataset`` does) reseeds Python's,
+numpy's and torch's generators with it before the sample is loaded: a sample's crop, flip and RandAugment depend
+on the seed, the epoch and the sample alone, with any number of workers, persistent or not. The runner refuses
+a ``ResumableSampler`` over a data set that does not honour the seeds (:mod:`lvseg.engine.run_policy`).
 """
 from __future__ import annotations
 
@@ -22,36 +24,16 @@ from mmengine.dataset import DefaultSampler
 from mmengine.runner import EpochBasedTrainLoop
 from mmseg.registry import DATA_SAMPLERS, LOOPS
 
+from ..datasets.sample_seed import SeededIndex
 from .config_checks import ConfigError
-from .step_seed import SAMPLE_STREAM, seed_all, step_seed
-
-
-class SeededIndex(int):
-    """A sample index (an ``int`` to any data set) that carries the seed of the sample's random augmentations."""
-
-    seed: int
-
-    def __new__(cls, index: int, seed: int) -> SeededIndex:
-        item = super().__new__(cls, index)
-        item.seed = seed
-        return item
-
-    def __reduce__(self):  # data loader workers receive indices pickled
-        return SeededIndex, (int(self), self.seed)
-
-
-def seed_sample(index: int) -> None:
-    """Reseed Python's, numpy's and torch's global generators with ``index.seed`` if ``index`` is a
-    :class:`SeededIndex`; leave them alone for a plain index."""
-    seed = getattr(index, 'seed', None)
-    if seed is not None:
-        seed_all(seed)
+from .step_seed import SAMPLE_STREAM, step_seed
 
 
 @DATA_SAMPLERS.register_module()
 class ResumableSampler(DefaultSampler):
     """mmengine's ``DefaultSampler`` (same arguments, the same indices in the same order, split over ranks alike)
-    that yields :class:`SeededIndex` es and can start its next pass part-way through (:meth:`start_at`)."""
+    that yields :class:`~lvseg.datasets.sample_seed.SeededIndex` es and can start its next pass part-way through
+    (:meth:`start_at`)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

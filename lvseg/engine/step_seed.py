@@ -8,6 +8,8 @@ import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
+from ..datasets.sample_seed import seed_all
+
 _STEP_STREAM, _DATA_STREAM = 0, 1
 SAMPLE_STREAM = 2  # per-sample augmentation seeds (lvseg.engine.mid_epoch_resume)
 
@@ -15,13 +17,6 @@ SAMPLE_STREAM = 2  # per-sample augmentation seeds (lvseg.engine.mid_epoch_resum
 def step_seed(seed: int, stream: int, *steps: int) -> int:
     """A 32-bit seed mixed from the run's ``seed``, a stream id and step numbers (numpy's ``SeedSequence``)."""
     return int(np.random.SeedSequence([seed % 2**32, stream, *steps]).generate_state(1)[0])
-
-
-def seed_all(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 @HOOKS.register_module()

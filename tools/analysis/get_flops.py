@@ -1,7 +1,7 @@
 """Parameters and FLOPs of a config's model: ``python tools/analysis/get_flops.py CONFIG --shape 512 512``.
 
 mmseg 1.2.2's own get_flops.py crashes ("input_shape and inputs cannot be both set"); this one counts with
-mmengine's ``FlopAnalyzer`` plus a handle for fused attention (see ``lvseg/engine/flops.py``): one
+mmengine's ``FlopAnalyzer`` plus a handle for fused attention (see ``lvseg/analysis/flops.py``): one
 multiply-add = 1 FLOP.
 """
 import argparse
@@ -13,7 +13,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import lvseg  # noqa: F401
-from lvseg.engine.flops import count_flops_and_params
+from lvseg.analysis.flops import count_flops_and_params
 
 
 def main() -> None:

@@ -1,6 +1,5 @@
 # UperNet + LV-ViT-S as in the official segmentation code (TokenLabeling seg/configs/lvvit, SPEC section 3):
 # blocks 6, 9, 12, 15 -> "side layers" to strides 4, 8, 16, 16 with 384, 384, 384, 2048 channels.
-custom_imports = dict(imports=['lvseg'], allow_failed_imports=False)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -12,7 +11,10 @@ data_preprocessor = dict(
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
-    pretrained=None,  # an official LV-ViT or lvseg pretraining checkpoint: --cfg-options model.pretrained=PATH
+    # The ImageNet token-labeling weights: the official release's file (LV-ViT-S, 224, 83.3 top-1), or a checkpoint of
+    # tools/pretrain.py configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py (--cfg-options
+    # model.pretrained=PATH). Training stops at once if the file is missing; model.pretrained=None trains from scratch.
+    pretrained='pretrain/lvvit_s-26M-224-83.3.pth.tar',
     backbone=dict(
         type='LVViT',
         arch='small',

@@ -19,7 +19,9 @@ param_scheduler = [
 # lvseg's hooks, as default hooks (merged into mmseg's schedule hooks; configs that set custom_hooks keep them):
 # FiniteLossHook stops at the first NaN/inf loss, naming the iteration and the batch's files; StepSeedHook seeds
 # by iteration so that --resume continues with the random numbers of an uninterrupted run.
-default_hooks = dict(finite_loss=dict(type='FiniteLossHook'), step_seed=dict(type='StepSeedHook'))
+# mmseg's checkpoint interval, written by lvseg's AtomicCheckpointHook (a kill never loses the last checkpoint).
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=16000),
+                     finite_loss=dict(type='FiniteLossHook'), step_seed=dict(type='StepSeedHook'))
 # A training sample that cannot be read or does not fit the data set (lvseg.engine.bad_samples) stops the run,
 # naming its files; policy='skip' trains on the next sample instead and stops after max_skipped distinct ones.
 bad_samples = dict(policy='error', max_skipped=100)

@@ -21,6 +21,7 @@ from mmseg.registry import MODELS
 from timm.layers import Attention, DropPath, Mlp
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
 from .pretrained import load_converted, read_checkpoint
 
@@ -280,25 +281,30 @@ class LVViT(BaseModule):
         """
         checkpoint, source = read_checkpoint(checkpoint, source)
         state_dict, dropped = self._convert_checkpoint(checkpoint)
-        return load_converted(self, state_dict, dropped, source, final_norm_prefix='norm.')
+        return load_converted(self, state_dict, dropped, source, final_norm_prefix='norm.',
+                              dense_only=('side_layers.',))
 
     def _convert_checkpoint(self, checkpoint: Mapping) -> tuple[dict[str, torch.Tensor], list[str]]:
         """This backbone's weights and the dropped key names, from a loaded checkpoint (official or lvseg)."""
         return convert_lvvit_checkpoint(checkpoint, pos_grid=self.pos_grid, interpolate_mode=self.interpolate_mode)
 
-    def _check_compatible(self, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    def check_compatible(self, state_dict: dict[str, torch.Tensor], source: str) -> None:
+        """Raise :class:`~lvseg.checkpoints.fit.CheckpointMismatchError` (a ValueError) naming ``source`` if
+        converted weights ``state_dict`` come from a model of another depth or embed dim, or hold a tensor of
+        another shape than this backbone's."""
         depth = 1 + max((int(k.split('.')[1]) for k in state_dict if k.startswith('blocks.')), default=-1)
         width = state_dict['cls_token'].shape[-1] if 'cls_token' in state_dict else None
         if depth != self.num_layers or width != self.embed_dims:
-            raise ValueError(f'checkpoint {source} holds a model of depth {depth} and embed dim {width}, but '
-                             f'this backbone has depth {self.num_layers} and embed dim {self.embed_dims} '
-                             f'(arch {self.arch_settings}); pick the matching arch')
+            raise CheckpointMismatchError(
+                f'checkpoint {source} holds a model of depth {depth} and embed dim {width}, but this backbone has '
+                f'depth {self.num_layers} and embed dim {self.embed_dims} (arch {self.arch_settings}); pick the '
+                'matching arch')
         own = self.state_dict()
         wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state_dict.items()
                  if k in own and v.shape != own[k].shape}
         if wrong:
-            raise ValueError(f'checkpoint {source}: tensor shapes differ from this backbone '
-                             f'(key: (checkpoint, model)): {wrong}')
+            raise CheckpointMismatchError(f'checkpoint {source}: tensor shapes differ from this backbone '
+                                          f'(key: (checkpoint, model)): {wrong}')
 
     # ---------------------------------------------------------------- forward
     def forward_tokens(self, tokens: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:

@@ -1,32 +1,49 @@
 """Loading converted checkpoint weights into a backbone, with one report of what was and was not loaded."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader
+
+from ...checkpoints.fit import CheckpointMismatchError, state_dict_fit
+from ...checkpoints.safe_load import load_checkpoint
+
+BN_COUNTER = 'num_batches_tracked'  # a BatchNorm step counter, not a weight: files saved without it still fit
 
 
 def read_checkpoint(checkpoint: str | Mapping, source: str | None = None) -> tuple[Mapping, str]:
     """``(loaded checkpoint, its name for messages)`` from a file path or an already loaded checkpoint."""
     if isinstance(checkpoint, str):
-        return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='current'), checkpoint
+        return load_checkpoint(checkpoint, map_location='cpu'), checkpoint
     return checkpoint, source or 'the given checkpoint'
 
 
 def load_converted(backbone: torch.nn.Module, state_dict: dict[str, torch.Tensor], dropped: list[str], source: str,
-                   final_norm_prefix: str) -> dict[str, list[str]]:
-    """Load ``state_dict`` (already in ``backbone``'s names) non-strictly, after dropping the final norm when the
-    backbone was built without one (``backbone.final_norm`` False) and checking it with
-    ``backbone._check_compatible(state_dict, source)``, which raises on a depth or shape mismatch.
+                   final_norm_prefix: str, dense_only: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Load ``state_dict`` (already in ``backbone``'s names) after dropping the final norm when the backbone was
+    built without one (``backbone.final_norm`` False) and checking it with ``backbone.check_compatible``, which
+    raises on a depth or width mismatch.
 
-    Returns (and logs) the ``dropped``, ``missing`` and ``unexpected`` key names.
+    The weights must fill the backbone: every tensor but those under the ``dense_only`` prefixes (modules that
+    only dense prediction has, such as LV-ViT's side layers) and BatchNorm step counters must be in it, and
+    nothing may be left over.
+
+    Returns (and logs) the ``dropped``, ``missing`` (dense-only modules) and ``unexpected`` (none) key names.
+
+    Raises:
+        CheckpointMismatchError: the weights fill only a part of the backbone or hold tensors it has no place
+            for; the message names ``source`` and the modules.
     """
     if not backbone.final_norm:  # a classifier's final norm has no place in a dense backbone without one
         dropped = dropped + [k for k in state_dict if k.startswith(final_norm_prefix)]
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(final_norm_prefix)}
-    backbone._check_compatible(state_dict, source)
+    backbone.check_compatible(state_dict, source)
+    fit = state_dict_fit(backbone.state_dict(), state_dict)
+    fit.missing = [k for k in fit.missing if not k.startswith(tuple(dense_only)) and not k.endswith(BN_COUNTER)]
+    if not fit.exact:
+        raise CheckpointMismatchError(f'{source}: these pretrained weights do not fit {type(backbone).__name__}: '
+                                      f'{fit.summary()}; pick the config whose backbone made them')
     incompatible = backbone.load_state_dict(state_dict, strict=False)
     report = dict(dropped=dropped, missing=incompatible.missing_keys, unexpected=incompatible.unexpected_keys)
     print_log(f'{type(backbone).__name__}: loaded {len(state_dict)} tensors from {source}; ' +

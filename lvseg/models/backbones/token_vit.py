@@ -16,6 +16,7 @@ import torch
 from mmseg.models.backbones.vit import VisionTransformer
 from mmseg.registry import MODELS
 
+from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
 from ...checkpoints.vit import convert_timm_vit_checkpoint
 from .pretrained import load_converted, read_checkpoint
@@ -47,7 +48,11 @@ class TokenViT(VisionTransformer):
         ``hw_shape``), all layers and the final norm: ``(B, 1 + h*w, C)``, class token first. Needs
         ``final_norm=True``."""
         x = torch.cat((self.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
-        x = self._pos_embeding(x, hw_shape, self.pos_embed)
+        pos_grid = (self.img_size[0] // self.patch_size, self.img_size[1] // self.patch_size)
+        pos_embed = self.pos_embed
+        if tuple(hw_shape) != pos_grid:
+            pos_embed = self.resize_pos_embed(pos_embed, hw_shape, pos_grid, self.interpolate_mode)
+        x = self.drop_after_pos(x + pos_embed)
         if self.pre_norm:
             x = self.pre_ln(x)
         for layer in self.layers:
@@ -96,12 +101,16 @@ class TokenViT(VisionTransformer):
                                                        interpolate_mode=self.interpolate_mode)
         return load_converted(self, state_dict, dropped, source, final_norm_prefix=FINAL_NORM_PREFIX)
 
-    def _check_compatible(self, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    def check_compatible(self, state_dict: dict[str, torch.Tensor], source: str) -> None:
+        """Raise :class:`~lvseg.checkpoints.fit.CheckpointMismatchError` (a ValueError) naming ``source`` if
+        converted weights ``state_dict`` come from a ViT of another depth, or hold a tensor of another shape than
+        this backbone's."""
         depth = 1 + max((int(m.group(1)) for m in map(LAYER_KEY.match, state_dict) if m), default=-1)
         own = self.state_dict()
         wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state_dict.items()
                  if k in own and v.shape != own[k].shape}
         if depth != len(self.layers) or wrong:
-            raise ValueError(f'checkpoint {source} does not fit this ViT ({len(self.layers)} layers, embed dims '
-                             f'{self.embed_dims}): it has {depth} layers; tensors of other shapes '
-                             f'(key: (checkpoint, model)): {wrong}')
+            raise CheckpointMismatchError(
+                f'checkpoint {source} does not fit this ViT ({len(self.layers)} layers, embed dims '
+                f'{self.embed_dims}): it has {depth} layers; tensors of other shapes (key: (checkpoint, model)): '
+                f'{wrong}')

@@ -5,21 +5,20 @@ A token backbone, a class head on the class token and a dense ``aux_head`` on ev
 """
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.model.weight_init import trunc_normal_
-from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.structures import BaseDataElement
 from mmseg.registry import MODELS
 from torch import nn
 
+from ...checkpoints.safe_load import load_checkpoint
 from ...checkpoints.unwrap import take_prefix, unwrap_state_dict
-from ...datasets.token_labels import broadcast_image_label, dense_token_targets, one_hot_labels
+from ..backbones.interface import TokenBackbone
 from .data_preprocessor import TokenLabelBatch, stack_token_labels
 from .mix_token import box_lam, mix_class_target, sample_token_box, swap_in_box
+from .token_labels import broadcast_image_label, dense_token_targets, one_hot_labels
 
 CLASS_TARGETS = ('annotator', 'ground_truth', 'both')
 # The official ``--ground-truth`` rule (``TokenLabelCrossEntropy`` in ``tlt/loss/cross_entropy.py``): the
@@ -27,19 +26,6 @@ CLASS_TARGETS = ('annotator', 'ground_truth', 'both')
 # does not; the rest goes to the one-hot image label.
 ANNOTATOR_SHARE_AGREE = 0.5
 ANNOTATOR_SHARE_DISAGREE = 0.9
-
-
-class TokenBackbone(Protocol):
-    """What the classifier needs of a backbone (LV-ViT; adapters for mmseg's ViT and T2T-ViT)."""
-
-    embed_dims: int
-
-    def patch_embed(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Images ``(B, 3, H, W)`` -> patch tokens ``(B, h*w, C)`` and the grid ``(h, w)``."""
-
-    def forward_tokens(self, tokens: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
-        """Patch tokens ``(B, h*w, C)`` -> the class token and patch tokens ``(B, 1 + h*w, C)``, after
-        the final norm."""
 
 
 @MODELS.register_module()
@@ -51,7 +37,8 @@ class TokenLabelingClassifier(BaseModel):
     ``softmax(head(cls) + aux_weight_in_predict * max over tokens of aux_head(tokens))``.
 
     Args:
-        backbone: config of a backbone following :class:`TokenBackbone` (e.g. ``LVViT`` with
+        backbone: config of a backbone following
+            :class:`~lvseg.models.backbones.interface.TokenBackbone` (e.g. ``LVViT`` with
             ``pyramid='none', final_norm=True``).
         num_classes: number of classes K.
         loss: config of the loss. Default: ``TokenLabelingLoss`` with its defaults.
@@ -99,7 +86,7 @@ class TokenLabelingClassifier(BaseModel):
             super().init_weights()
             return
         path = self.init_cfg['checkpoint']
-        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu', logger='current')
+        checkpoint = load_checkpoint(path, map_location='cpu')
         self.backbone.load_pretrained(checkpoint, source=path)
         state_dict = unwrap_state_dict(checkpoint)
         for name in ('head', 'aux_head'):

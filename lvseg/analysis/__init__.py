@@ -1,0 +1,1 @@
+"""Model analysis for tools/analysis and bench/: FLOP and parameter counts."""

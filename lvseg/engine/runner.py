@@ -1,0 +1,164 @@
+"""``LvsegRunner``: mmengine's Runner with lvseg's run policy, chosen by ``runner_type='LvsegRunner'`` in every
+lvseg config, so that every entry point behaves the same.
+
+mmseg's and mim's ``train.py``/``test.py`` and lvseg's tools build the runner with ``RUNNERS.build(cfg)``, which
+calls :meth:`LvsegRunner.from_cfg`; in a notebook, ``RUNNERS.build(cfg)`` or ``LvsegRunner.from_cfg(cfg)`` do
+the same (mmengine's ``Runner.from_cfg`` is the base class's and knows nothing of ``runner_type``). What the
+runner adds to mmengine's:
+
+- the config edits of :mod:`.run_policy` (device fallbacks, atomic checkpoint hook, checked data sets, seeding
+  pairing), applied before the Runner is built, each logged once and listed under ``run_policy`` in the config
+  dumped to the work dir; the config checks of :mod:`.config_checks` before anything is built or loaded;
+- checkpoint files written through a temporary file and a rename (:meth:`save_checkpoint`);
+- every checkpoint read with :func:`lvseg.checkpoints.safe_load.load_checkpoint` (weights only), and loaded
+  into the model only if it fits exactly: a missing, left-over or other-shaped tensor stops the run with one
+  line naming the file and the modules, unless ``load_strict=False`` is set on purpose (:meth:`load_checkpoint`);
+- plain-dict optimizer parameter groups, which ``compile=True`` needs (:meth:`build_optim_wrapper`);
+- a warning when a segmentor trains from random initialisation.
+"""
+from __future__ import annotations
+
+import copy
+import os.path as osp
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from mmengine.config import Config
+from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import load_state_dict
+from mmseg.registry import RUNNERS
+
+from ..checkpoints.fit import CheckpointMismatchError, state_dict_fit
+from ..checkpoints.safe_load import load_checkpoint
+from ..utils.atomic_write import atomic_write_path
+from .config_checks import check_config
+from .device_fallbacks import init_cpu_process_group
+from .run_policy import apply_run_policy
+
+MODULE_PREFIX = (r'^module\.', '')  # what DDP-wrapped checkpoints carry; mmengine strips it by default
+
+
+@RUNNERS.register_module()
+class LvsegRunner(Runner):
+    """mmengine's ``Runner`` (same arguments) with lvseg's run policy; see the module.
+
+    Config keys it reads besides mmengine's: ``load_strict`` (default True: a ``load_from`` / ``--resume``
+    checkpoint must fill the model exactly; False loads what fits and logs what does not) and ``bad_samples``
+    (see :mod:`lvseg.engine.bad_samples`).
+    """
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> LvsegRunner:
+        """Apply the run policy to a copy of ``cfg``, check it, and build the runner from it."""
+        cfg = copy.deepcopy(cfg)
+        changes = apply_run_policy(cfg)
+        check_config(cfg, splits=())
+        init_cpu_process_group(cfg.get('launcher', 'none'))
+        cfg.run_policy = changes
+        runner = super().from_cfg(cfg)
+        for line in changes:
+            runner.logger.info(f'run policy: {line}')
+        return runner
+
+    # ------------------------------------------------------------------ entry points
+    def train(self):
+        """Check the training and validation data and the pretrained weights, then train."""
+        check_config(self.cfg, splits=('train', 'val'), initialises_weights=True)
+        self._warn_if_from_scratch()
+        return super().train()
+
+    def val(self) -> dict:
+        check_config(self.cfg, splits=('val',))
+        return super().val()
+
+    def test(self) -> dict:
+        check_config(self.cfg, splits=('test',))
+        return super().test()
+
+    def _warn_if_from_scratch(self) -> None:
+        model = self.cfg.get('model') or {}
+        backbone = model.get('backbone') or {}
+        init_cfg = backbone.get('init_cfg') or {}
+        pretrained = (model.get('pretrained') or backbone.get('pretrained')
+                      or (init_cfg.get('checkpoint') if init_cfg.get('type') == 'Pretrained' else None))
+        if 'decode_head' in model and not (pretrained or self._load_from or self._resume):
+            self.logger.warning('training the segmentor from random initialisation (model.pretrained is None): the '
+                                'published figures assume ImageNet-pretrained backbone weights')
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, out_dir: str, filename: str, file_client_args: dict | None = None,
+                        save_optimizer: bool = True, save_param_scheduler: bool = True, meta: dict | None = None,
+                        by_epoch: bool = True, backend_args: dict | None = None) -> None:
+        """mmengine's (same arguments), writing a local file through a temporary file beside it and a rename, so
+        that a kill leaves the previous file or the complete new one, never a truncated one under the name."""
+        arguments = dict(file_client_args=file_client_args, save_optimizer=save_optimizer,
+                         save_param_scheduler=save_param_scheduler, meta=meta, by_epoch=by_epoch,
+                         backend_args=backend_args)
+        if file_client_args is not None or not isinstance(get_file_backend(out_dir, backend_args=backend_args),
+                                                          LocalBackend):
+            super().save_checkpoint(out_dir, filename, **arguments)
+            return
+        with atomic_write_path(osp.join(out_dir, filename)) as part:
+            super().save_checkpoint(out_dir, part.name, **arguments)
+
+    def load_checkpoint(self, filename: str, map_location: str | Callable = 'cpu', strict: bool = False,
+                        revise_keys: Sequence[tuple[str, str]] = (MODULE_PREFIX,)) -> dict:
+        """Read ``filename`` safely and load it into the model if it fits exactly (see the module).
+
+        ``strict`` is mmengine's argument, which its Runner never sets: the config's ``load_strict`` decides.
+
+        Raises:
+            CheckpointMismatchError: the checkpoint does not fit and ``load_strict`` is not False; the message
+                names the file and, by module, what is missing, left over or of another shape.
+        """
+        checkpoint = load_checkpoint(filename, map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        state_dict = _revised(checkpoint.get('state_dict', checkpoint), revise_keys)
+        fit = state_dict_fit(model.state_dict(), state_dict)
+        if not fit.exact:
+            problem = f'{filename}: this checkpoint does not fit the model: {fit.summary()}'
+            if strict or self.cfg.get('load_strict', True):
+                raise CheckpointMismatchError(
+                    f'{problem}. Give the checkpoint of this config\'s model (pretraining or classification '
+                    'weights go to --cfg-options model.pretrained=PATH; an official mmseg 0.x segmentor through '
+                    'tools/convert_checkpoint.py), or load it partially on purpose with --cfg-options '
+                    'load_strict=False')
+            self.logger.warning(f'load_strict=False: loading the tensors that fit. {problem}')
+        load_state_dict(model, state_dict, strict=False, logger=self.logger)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    # ------------------------------------------------------------------ optimizer
+    def build_optim_wrapper(self, optim_wrapper):
+        """mmengine's, with each optimizer's parameter groups as plain dicts.
+
+        mmengine 0.10.7's ``DefaultOptimWrapperConstructor`` puts the groups of ``paramwise_cfg`` into the
+        optimizer's ``ConfigDict``, which makes each group a ``ConfigDict``; ``compile=True`` compiles the
+        optimizer step too, and torch 2.14's dynamo cannot trace ``AdamW.step`` over such groups
+        ("'UserDefinedDictVariable' object has no attribute 'items'"). The groups hold the same keys and values.
+        """
+        built = super().build_optim_wrapper(optim_wrapper)
+        wrappers = built.values() if isinstance(built, OptimWrapperDict) else [built]
+        for wrapper in wrappers:
+            if isinstance(wrapper, OptimWrapper):
+                groups = wrapper.optimizer.param_groups
+                groups[:] = [dict(group) for group in groups]
+        return built
+
+
+def _revised(state_dict: dict, revise_keys: Sequence[tuple[str, str]]) -> OrderedDict:
+    """``state_dict`` with each key rewritten by the ``(pattern, replacement)`` pairs, metadata kept."""
+    revised = OrderedDict()
+    for key, value in state_dict.items():
+        for pattern, replacement in revise_keys:
+            key = re.sub(pattern, replacement, key)
+        revised[key] = value
+    revised._metadata = getattr(state_dict, '_metadata', OrderedDict())  # BN versions, as torch saves them
+    return revised
+

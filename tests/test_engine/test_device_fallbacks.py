@@ -1,0 +1,54 @@
+"""GPU configs on a machine without CUDA: the runner adapts the config, and says so."""
+import pytest
+import torch
+from mmengine.config import Config
+
+from lvseg.engine.device_fallbacks import adapt_config_to_cpu, init_cpu_process_group
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason='the fallbacks only act without CUDA')
+
+
+def headline_config() -> Config:
+    from lvseg_testing.tool_runner import REPO
+    return Config.fromfile(REPO / 'configs/upernet_lvvit.py')
+
+
+def test_amp_falls_back_to_fp32_and_syncbn_stays_for_single_process():
+    cfg = headline_config()
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.model.decode_head.norm_cfg.type == 'SyncBN'
+    changes = adapt_config_to_cpu(cfg, distributed=False)
+    assert cfg.optim_wrapper.type == 'OptimWrapper' and 'loss_scale' not in cfg.optim_wrapper
+    assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'  # the Runner reverts it when not distributed
+    assert len(changes) == 1
+
+
+def test_distributed_cpu_run_gets_bn_gloo_and_cpu_ddp():
+    cfg = headline_config()
+    adapt_config_to_cpu(cfg, distributed=True)
+    norm_types = {cfg.model.decode_head.norm_cfg.type, cfg.model.auxiliary_head.norm_cfg.type,
+                  cfg.model.backbone.pyramid_norm_cfg.type}
+    assert norm_types == {'BN'}
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.model_wrapper_cfg.device_ids is None
+
+
+def test_pytorch_launcher_without_torchrun_variables_is_a_clear_error(monkeypatch):
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(RuntimeError, match='torchrun --nproc_per_node'):
+        init_cpu_process_group('pytorch')
+
+
+def test_bf16_amp_becomes_fp16_with_loss_scaling_on_a_gpu_without_bf16(monkeypatch):
+    from lvseg.engine.device_fallbacks import adapt_amp_to_gpu
+
+    cfg = headline_config()
+    assert cfg.optim_wrapper.dtype == 'bfloat16' and cfg.optim_wrapper.loss_scale == {'enabled': False}
+    assert adapt_amp_to_gpu(cfg) == []  # no GPU: adapt_config_to_cpu's business
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'get_device_name', lambda *args: 'Tesla V100-SXM2-32GB')
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *args, **kwargs: True)
+    assert adapt_amp_to_gpu(cfg) == [] and cfg.optim_wrapper.dtype == 'bfloat16'
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *args, **kwargs: False)
+    assert adapt_amp_to_gpu(cfg) == ['Tesla V100-SXM2-32GB has no bfloat16: AMP in float16 with dynamic loss scaling']
+    assert cfg.optim_wrapper.dtype == 'float16' and cfg.optim_wrapper.loss_scale == 'dynamic'

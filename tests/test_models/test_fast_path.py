@@ -1,0 +1,239 @@
+"""The fast path: fused attention in every LV-ViT block, a loss path that reads nothing back from the device,
+plain optimizer groups for ``compile=True``, and the benchmarks' short runs (slow)."""
+import copy
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
+from mmengine.config import ConfigDict
+from mmengine.structures import BaseDataElement
+from mmseg.registry import MODELS
+from timm.layers import Attention, use_fused_attn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import lvseg  # noqa: F401  (registers the modules)
+from lvseg.models import LVViT
+from lvseg.models.classifiers import token_labeling
+from lvseg.models.classifiers.mix_token import TokenBox
+
+ARCH = {'embed_dims': 32, 'num_layers': 3, 'num_heads': 2, 'mlp_ratio': 2.0, 'stem_channels': 8, 'skip_lam': 2.0}
+NUM_CLASSES = 6
+# Ops that make the host wait for the device on CUDA: reading a value back (``.item()``, ``bool(t)``,
+# ``if t:``, ``float(t)`` all end in ``_local_scalar_dense``) or producing a data-dependent shape.
+HOST_READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default,
+              torch.ops.aten.masked_select.default, torch.ops.aten.equal.default}
+
+
+class RecordHostReads(TorchDispatchMode):
+    """Records the name of every op in ``HOST_READS`` dispatched while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in HOST_READS:
+            self.reads.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+class CountSDPA:
+    """Stands in for ``F.scaled_dot_product_attention`` and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.sdpa = F.scaled_dot_product_attention
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.sdpa(*args, **kwargs)
+
+
+def tiny_lvvit() -> LVViT:
+    torch.manual_seed(0)
+    model = LVViT(arch=ARCH, img_size=64, pyramid='none', out_indices=(0, 1, 2), final_norm=True)
+    model.init_weights()
+    return model.eval()
+
+
+def test_every_lvvit_block_attends_through_scaled_dot_product_attention(monkeypatch):
+    model = tiny_lvvit()
+    sdpa = CountSDPA()
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', sdpa)
+    model(torch.randn(2, 3, 64, 64))
+    assert use_fused_attn()  # timm's switch (TIMM_FUSED_ATTN) is on in this environment
+    assert [m.fused_attn for m in model.modules() if isinstance(m, Attention)] == [True] * ARCH['num_layers']
+    assert sdpa.calls == ARCH['num_layers']
+
+
+def test_unfused_attention_is_the_same_model(monkeypatch):
+    """The benchmarks' naive baseline: the same weights with explicit ``softmax(q k^T / sqrt(d)) v``."""
+    model = tiny_lvvit()
+    naive = copy.deepcopy(model)
+    for module in naive.modules():
+        if isinstance(module, Attention):
+            module.fused_attn = False
+    images = torch.randn(2, 3, 64, 64)
+    sdpa = CountSDPA()
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', sdpa)
+    fused_outs, naive_outs = model(images), naive(images)
+    assert sdpa.calls == ARCH['num_layers']  # all from the fused model
+    for fused, unfused in zip(fused_outs, naive_outs, strict=True):
+        torch.testing.assert_close(unfused, fused, rtol=1e-4, atol=1e-5)
+
+
+def test_the_stem_runs_channels_last_and_hands_contiguous_tokens_equal_to_the_default_layout():
+    model = tiny_lvvit()
+    stem = model.patch_embed
+    nchw = copy.deepcopy(stem)
+    nchw.channels_last = False
+    seen = []
+    stem.conv1.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    images = torch.randn(2, 3, 50, 70)  # padded to 64 x 80
+    tokens, grid = stem(images)
+    assert stem.channels_last and seen[0].is_contiguous(memory_format=torch.channels_last)
+    assert not seen[0].is_contiguous()
+    assert tokens.is_contiguous() and grid == (4, 5)
+    reference, _ = nchw(images)
+    torch.testing.assert_close(tokens, reference, rtol=1e-4, atol=1e-5)
+    assert not LVViT(arch=ARCH, img_size=64, pyramid='none', stem_channels_last=False).patch_embed.channels_last
+
+
+def classifier(class_target: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = MODELS.build(ConfigDict(
+        type='TokenLabelingClassifier', num_classes=NUM_CLASSES, class_target=class_target,
+        backbone={'type': 'LVViT', 'arch': ARCH, 'img_size': 64, 'pyramid': 'none', 'final_norm': True,
+                  'drop_path_rate': 0.1},
+        data_preprocessor={'type': 'TokenLabelingDataPreprocessor', 'random_erasing_prob': 1.0}))
+    model.init_weights()
+    return model.train()
+
+
+def loader_batch(with_map: bool) -> dict:
+    """What the data loader hands ``train_step``: uint8 images and data samples with the token-label fields.
+
+    The images come stacked: from a list, mmengine's ``stack_batch`` compares the images' sizes in a CPU tensor
+    that it builds from their shapes (a host-side read of no device data, outside lvseg)."""
+    generator = torch.Generator().manual_seed(0)
+    samples = []
+    for label in (0, 3, 5, 2):
+        sample = BaseDataElement(gt_label=torch.tensor(label))
+        if with_map:
+            logits = torch.randn(3, 4, 4, generator=generator).sort(dim=0, descending=True).values
+            indices = torch.randint(NUM_CLASSES, (3, 4, 4), generator=generator).float()
+            sample.set_data({'token_label_topk': torch.stack([logits, indices]).half(),
+                             'token_label_box': torch.tensor([0.1, 0.2, 0.9, 0.8]),
+                             'token_label_flip': torch.tensor(label % 2 == 1),
+                             'token_label_affine': torch.tensor([[1.0, 0.1, 0.0], [0.0, 1.0, 0.05]])})
+        samples.append(sample)
+    images = [torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=generator) for _ in samples]
+    return {'inputs': torch.stack(images), 'data_samples': samples}
+
+
+@pytest.mark.parametrize('class_target,with_map', [('annotator', True), ('ground_truth', True), ('both', True),
+                                                   ('annotator', False)])
+def test_loss_path_reads_nothing_back_from_the_device(monkeypatch, class_target, with_map):
+    """Pre-processing (random erasing included), MixToken, targets, both losses and backward, as in training.
+
+    The MixToken box is drawn on the host by design (a CPU random number, no device involved); it is drawn
+    here before recording so that everything the step does on the device is checked."""
+    model = classifier(class_target)
+    monkeypatch.setattr(token_labeling, 'sample_token_box', lambda grid: TokenBox(1, 3, 0, 2))
+    with RecordHostReads() as recorder:
+        data = model.data_preprocessor(loader_batch(with_map), training=True)
+        losses = model(**data, mode='loss')
+        sum(losses.values()).backward()
+    assert recorder.reads == []
+    assert model.backbone.blocks[0].attn.qkv.weight.grad is not None
+
+
+def test_the_recorder_sees_a_host_read():
+    with RecordHostReads() as recorder:
+        F.one_hot(torch.tensor([1, 2]), 4)  # checks the label range with .item() on the CPU
+    assert recorder.reads
+
+
+def test_lvseg_runner_builds_optimizers_with_plain_dict_groups_that_dynamo_can_step(tmp_path):
+    """LvsegRunner.build_optim_wrapper: ``compile=True`` compiles the optimizer step too."""
+    from lvseg.engine.runner import LvsegRunner
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    runner = LvsegRunner(model=model, work_dir=str(tmp_path))
+    optim_wrapper = runner.build_optim_wrapper(dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+                                                    paramwise_cfg=dict(norm_decay_mult=0.0)))
+    groups = optim_wrapper.optimizer.param_groups
+    assert len(groups) == 4 and all(type(group) is dict for group in groups)
+    assert [group['weight_decay'] for group in groups] == [0.05, 0.05, 0.0, 0.0]
+
+    @torch.compile(backend='eager', fullgraph=False)
+    def step(x):
+        model(x).square().sum().backward()
+        optim_wrapper.step()
+
+    before = model[0].weight.detach().clone()
+    step(torch.randn(3, 4))
+    assert not torch.equal(model[0].weight, before)
+
+
+def run_bench(script: str) -> str:
+    result = subprocess.run([sys.executable, str(REPO / 'bench' / script), '--short'], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+NUMBER = r'[\d.]+'
+
+
+@pytest.mark.slow
+def test_train_step_bench_prints_its_figures_and_ratios():
+    out = run_bench('train_step.py')
+    assert 'torch threads 2' in out and 'FlopAnalyzer' in out
+    for name in ('lvseg', 'timm-peer', r'timm-peer\+stem', 'naive'):
+        assert re.search(rf'^flops {name}: forward {NUMBER} GFLOPs/image, train {NUMBER} GFLOPs/image', out, re.M)
+        assert re.search(rf'^images/s {name}: {NUMBER}  achieved {NUMBER} GFLOP/s  step median', out, re.M)
+    for ref in ('timm-peer', r'timm-peer\+stem', 'naive'):
+        assert re.search(rf'^ratio lvseg/{ref}: images/s {NUMBER}, FLOP/s {NUMBER}; images/s paired by round',
+                         out, re.M)
+    assert re.search(rf'^stem \(channels-last\): patch_embed forward\+backward median {NUMBER} s .* = {NUMBER}% '
+                     'of the lvseg step', out, re.M)
+    assert re.search(rf'^timm-peer step \+ the stem alone: {NUMBER} s, {NUMBER}x the lvseg step', out, re.M)
+    assert re.search(rf'^stem NCHW: median {NUMBER} s .*; the lvseg stem runs at {NUMBER}x its speed', out, re.M)
+    assert re.search(r'^attention: .* lvseg 16/16 Attention modules fused', out, re.M)
+
+
+@pytest.mark.slow
+def test_seg_step_bench_prints_train_slide_and_memory():
+    out = run_bench('seg_step.py')
+    for case in ('train', 'train with_cp', 'slide'):
+        assert re.search(rf'^images/s {case}: {NUMBER}  step median {NUMBER} s .*  peak RSS {NUMBER} MiB', out, re.M)
+    assert re.search(rf'^with_cp on/off: step time {NUMBER}x, peak memory {NUMBER}x', out, re.M)
+
+
+@pytest.mark.slow
+def test_pretrain_runs_compiled(imagenet_root, tmp_path):
+    """``--cfg-options compile=True`` (mmengine compiles ``train_step``) on the demo recipe, cut to one block so
+    that inductor's C++ build stays short on a CPU."""
+    loader = ['num_workers=0', 'persistent_workers=False', 'batch_size=4', f'dataset.data_root={imagenet_root}']
+    result = run_tool('pretrain.py', str(REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'),
+                      '--work-dir', str(tmp_path), '--cfg-options',
+                      *[f'{split}_dataloader.{opt}' for split in ('train', 'val', 'test') for opt in loader],
+                      'train_dataloader.dataset.indices=8', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+                      'default_hooks.logger.interval=1', 'model.backbone.arch.num_layers=1', 'compile=True')
+    log = result.stdout + result.stderr
+    assert 'Model has been "compiled"' in log
+    assert re.search(r'Epoch\(train\) \[1\]\[2/2\].*loss_cls: [\d.]+\s+loss_token: [\d.]+', log)
+
+
+@pytest.mark.slow
+def test_segmentation_training_runs_compiled(ade_root, tmp_path):
+    result = run_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(tmp_path), *demo_overrides(ade_root, 2),
+                      'model.backbone.arch.num_layers=4', 'model.backbone.out_indices=(0,1,2,3)', 'compile=True')
+    log = result.stdout + result.stderr
+    assert 'Model has been "compiled"' in log
+    assert re.search(r'Iter\(train\) \[2/2\].*decode\.loss_ce: [\d.]+', log)

@@ -1,0 +1,69 @@
+"""Token-labeling pretraining end to end through tools/pretrain.py, and its hand-over to segmentation (slow)."""
+import re
+
+import pytest
+import torch
+from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, pretrain_overrides, run_tool
+
+pytestmark = pytest.mark.slow
+PRETRAIN_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
+
+
+def test_pretrain_evaluates_checkpoints_resumes_and_hands_over(imagenet_root, ade_root, tmp_path):
+    work = tmp_path / 'pretrain'
+    trained = run_tool('pretrain.py', str(PRETRAIN_CONFIG), '--work-dir', str(work),
+                       *pretrain_overrides(imagenet_root, epochs=2))
+    log = trained.stdout + trained.stderr
+    assert len(re.findall(r'Epoch\(val\) \[\d+\]\[\d+/\d+\]\s+accuracy/top1: [\d.]+\s+accuracy/top5: [\d.]+', log)) == 2
+    assert re.search(r'loss_cls: [\d.]+\s+loss_token: [\d.]+', log)
+    assert (work / 'epoch_2.pth').is_file() and list(work.glob('best_accuracy_top1_epoch_*.pth'))
+    checkpoint = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=True)
+    assert {'backbone.pos_embed', 'head.weight', 'aux_head.weight'} <= set(checkpoint['state_dict'])
+    assert 'ema_state_dict' in checkpoint  # EMAHook: state_dict holds the EMA weights
+
+    resumed = run_tool('pretrain.py', str(PRETRAIN_CONFIG), '--work-dir', str(work), '--resume',
+                       *pretrain_overrides(imagenet_root, epochs=3))
+    assert 'resumed epoch: 2' in resumed.stdout + resumed.stderr
+    assert (work / 'epoch_3.pth').is_file()
+
+    # The pretraining checkpoint initialises the segmentation backbone: nothing unexpected, heads dropped.
+    seg = run_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(tmp_path / 'seg'), *demo_overrides(ade_root, 2),
+                   f'model.pretrained={work}/epoch_3.pth')
+    report = re.search(r'LVViT: loaded (\d+) tensors .*; dropped (\[.*?\]); missing (\[.*?\]); unexpected (\[.*?\])',
+                       seg.stdout + seg.stderr)
+    assert report and report.group(4) == '[]'
+    assert "'head.weight'" in report.group(2) and "'aux_head.weight'" in report.group(2)
+    assert 'blocks' not in report.group(3) and 'pos_embed' not in report.group(3)
+
+
+def test_pretrain_with_two_processes_on_gloo(imagenet_root, tmp_path):
+    result = run_tool('pretrain.py', str(PRETRAIN_CONFIG), '--work-dir', str(tmp_path),
+                      *pretrain_overrides(imagenet_root, epochs=1), nproc=2)
+    log = result.stdout + result.stderr
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    assert re.search(r'accuracy/top1: [\d.]+', log) and (tmp_path / 'epoch_1.pth').is_file()
+
+
+def test_full_size_lvvit_s_recipe_resumes_and_feeds_the_headline_segmentor(imagenet_root, ade_root, tmp_path):
+    """configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py as published (LV-ViT-S, 224, 1000 classes) on tiny
+    data: an epoch, a resumed second epoch, then its checkpoint initialises configs/upernet_lvvit.py."""
+    config = str(REPO / 'configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py')
+    tiny = ['train_dataloader.dataset.indices=4', 'train_dataloader.dataset.label_map_root=label_maps/train',
+            'val_dataloader.dataset.indices=2']
+    run_tool('pretrain.py', config, '--work-dir', str(tmp_path), *pretrain_overrides(imagenet_root, epochs=1), *tiny)
+    resumed = run_tool('pretrain.py', config, '--work-dir', str(tmp_path), '--resume',
+                       *pretrain_overrides(imagenet_root, epochs=2), *tiny)
+    assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
+    checkpoint = torch.load(tmp_path / 'epoch_2.pth', map_location='cpu', weights_only=True)
+    assert checkpoint['state_dict']['backbone.pos_embed'].shape == (1, 1 + 14 * 14, 384)
+    assert checkpoint['state_dict']['aux_head.weight'].shape == (1000, 384)
+
+    loader = ['num_workers=0', 'persistent_workers=False', f'dataset.data_root={ade_root}']
+    seg_options = [f'{split}_dataloader.{opt}' for split in ('train', 'val', 'test') for opt in loader]
+    seg = run_tool('train.py', str(REPO / 'configs/upernet_lvvit.py'), '--work-dir', str(tmp_path / 'seg'),
+                   '--cfg-options', *seg_options, 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+                   'default_hooks.checkpoint.interval=1', 'val_dataloader.dataset.indices=1',
+                   f'model.pretrained={tmp_path}/epoch_2.pth')
+    report = re.search(r'LVViT: loaded (\d+) tensors .*; unexpected (\[.*?\])', seg.stdout + seg.stderr)
+    backbone_keys = [k for k in checkpoint['state_dict'] if k.startswith('backbone.') and 'backbone.norm.' not in k]
+    assert report and report.group(2) == '[]' and int(report.group(1)) == len(backbone_keys)
