@@ -23,7 +23,7 @@ from lvseg.annotator.run import NORMALIZATIONS, Preprocessing, annotate, folder_
 from lvseg.datasets.imagenet import list_image_keys
 from lvseg.engine.device_fallbacks import init_cpu_process_group
 
-DEFAULT_IMG_SIZE = 576  # the published maps: NFNet-F6 at 576 px (SPEC section 2)
+DEFAULT_IMG_SIZE = 576  # the published maps: NFNet-F6 at 576 px (docs/method.md#token-labeling)
 
 
 def parse_args() -> argparse.Namespace:

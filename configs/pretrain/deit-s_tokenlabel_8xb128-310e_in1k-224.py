@@ -1,5 +1,5 @@
 # DeiT-S (mmseg's VisionTransformer as lvseg's TokenViT) trained by token labeling + MixToken on ImageNet-1k at 224,
-# 8 GPUs x 128: the LV-ViT-S recipe of ./lvvit-s_tokenlabel_8xb128-310e_in1k-224.py (SPEC section 2) with the
+# 8 GPUs x 128: the recipe of ./lvvit-s_tokenlabel_8xb128-310e_in1k-224.py (docs/method.md#pretraining-recipe),
 # backbone swapped.
 # DeiT-S as in timm's deit_small_patch16_224: 12 layers, width 384, 6 heads, MLP ratio 4, qkv and patch biases,
 # LayerNorm eps 1e-6; drop path 0.1 (DeiT's). 22.05M parameters with one head (+0.39M for the dense aux_head).

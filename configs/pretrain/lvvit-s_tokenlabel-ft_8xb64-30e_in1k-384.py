@@ -1,4 +1,4 @@
-# LV-ViT-S fine-tuned at 384 from the 224 token-labeling model (SPEC section 2): token-label grid 24x24 (it
+# LV-ViT-S fine-tuned at 384 from the 224 model (docs/method.md#pretraining-recipe): token-label grid 24x24 (it
 # follows the token grid), lr 5e-6 constant (min lr 5e-6), weight decay 1e-8, total batch 512 (8 x 64),
 # 30 epochs. Published: 84.4 top-1. Start from the 224 run:
 #   --cfg-options \

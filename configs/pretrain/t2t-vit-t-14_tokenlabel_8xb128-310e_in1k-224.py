@@ -1,5 +1,5 @@
 # T2T-ViT_t-14 (transformer T2T layers) trained by token labeling + MixToken on ImageNet-1k at 224, 8 GPUs x 128:
-# the LV-ViT-S recipe of ./lvvit-s_tokenlabel_8xb128-310e_in1k-224.py (SPEC section 2) with the backbone swapped;
+# the recipe of ./lvvit-s_tokenlabel_8xb128-310e_in1k-224.py (docs/method.md#pretraining-recipe), backbone swapped;
 # drop path 0.1 (the official T2T-ViT training script's default). 21.54M parameters with one head (+0.39M for the
 # aux_head).
 # Published, without token labeling: 81.7 top-1, 21.5M parameters, 6.1G MACs (official T2T-ViT README); with token

@@ -1,6 +1,6 @@
 """The machine annotator: a classifier run fully convolutionally, one score vector per spatial position.
 
-Token labeling (SPEC section 2) reads every token's label from a strong classifier's dense score map: the
+Token labeling (docs/method.md#token-labeling) reads every token's label from a strong classifier's dense score map: the
 classifier's final linear layer applied as a 1x1 convolution to every position of its last feature map,
 global pooling removed; for token models (ViTs) the class token dropped and the patch tokens reshaped to
 their grid. :class:`DenseAnnotator` is that, for three kinds of classifiers:
@@ -197,7 +197,7 @@ def token_labeling_annotator(config: str | os.PathLike, checkpoint: str | os.Pat
     ``head='aux_head'`` (default) labels each patch token with the dense head, the one token labeling
     trains on every patch token (against the annotator's per-token labels): the natural dense classifier of
     such a model. ``head='head'`` applies the class-token head to every patch token instead, the generic
-    rule for token models (SPEC section 2), although that head never saw a patch token in training.
+    rule for token models (docs/method.md#token-labeling), although that head never saw a patch token in training.
 
     Args:
         config: an lvseg config whose ``model`` is a ``TokenLabelingClassifier``.
@@ -220,7 +220,7 @@ def token_labeling_annotator(config: str | os.PathLike, checkpoint: str | os.Pat
 
 
 def topk_maps(logits: Tensor, k: int = 5) -> Tensor:
-    """Dense logits ``(B, K, h, w)`` -> the stored top-k maps ``(B, 2, k, h, w)`` float16 (SPEC section 2).
+    """Dense logits ``(B, K, h, w)`` -> stored top-k maps ``(B, 2, k, h, w)`` float16 (docs/method.md#token-labeling).
 
     ``[:, 0]`` the ``k`` largest logits of each position in decreasing order, ``[:, 1]`` their class indices
     as floats (float16 holds integers exactly up to 2048, hence ``K <= 2049``). ``k = 5`` as the published

@@ -1,6 +1,6 @@
 """Pictures of token labels: each map cell's top class painted over the image, its probability as opacity.
 
-A map ``(2, k, h, w)`` (SPEC section 2) tiles its whole image uniformly (cell ``(i, j)`` covers
+A map ``(2, k, h, w)`` (docs/method.md#label-map-geometry) tiles its whole image uniformly (cell ``(i, j)`` covers
 ``[j / w, (j + 1) / w)`` of the width and ``[i / h, (i + 1) / h)`` of the height, as
 :mod:`lvseg.models.classifiers.token_labels` reads it). A cell is painted in the colour of its top class, blended
 over the image with opacity = that class's softmax probability over all ``K`` classes, the classes outside

@@ -4,7 +4,7 @@ Every image is resized whole to the annotator's input size, its aspect ratio squ
 cells tile the whole original image, as :func:`lvseg.models.classifiers.token_labels.dense_token_targets` assumes
 when it cuts a training crop out of the map. The official annotator instead saw a centre crop of each
 non-square image while its crop boxes were fractions of the whole image, a defect lvseg does not copy
-(SPEC section 2).
+(docs/method.md#official-code-defects).
 
 The run is sharded and resumable through :class:`~lvseg.datasets.label_store.LabelStoreWriter`: under
 ``torchrun`` rank ``r`` of ``W`` annotates the rows ``r, r + W, ...`` not done yet; rank 0 creates (or

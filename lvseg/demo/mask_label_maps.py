@@ -23,7 +23,7 @@ from ..utils.atomic_write import save_atomically
 # Probability a pure cell (one class only) gives its class after the softmax over all classes. A stand-in's
 # choice, not a published value: confident, yet short of one-hot.
 DEFAULT_CONFIDENCE = 0.9
-DEFAULT_TOP_K = 5  # the published maps keep the top 5 (SPEC section 2)
+DEFAULT_TOP_K = 5  # the published maps keep the top 5 (docs/method.md#token-labeling)
 
 
 def logit_scale(num_classes: int, confidence: float) -> float:

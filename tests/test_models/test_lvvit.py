@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from lvseg.models.backbones.lvvit import ARCH_SETTINGS, LVViT, LVViTBlock
 
-# SPEC section 1 (official README): trunk + class head + dense aux head, 1000 classes, at an image size.
+# docs/method.md#lv-vit-backbone (official README): trunk + class head + dense aux head, 1000 classes, at an image size.
 PUBLISHED_PARAMS = {
     'tiny': (224, 8.53e6),
     'small': (224, 26.15e6),

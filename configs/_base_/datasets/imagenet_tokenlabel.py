@@ -1,4 +1,4 @@
-# ImageNet-1k with token labels (SPEC section 2): data/imagenet/{train,val}/<wnid>/*.JPEG and the annotator's
+# ImageNet-1k + token labels (docs/method.md#token-labeling): data/imagenet/{train,val}/<wnid>/*.JPEG, the annotator's
 # dense maps in the official layout data/imagenet/label_top5_train_nfnet/<wnid>/<stem>.pt ([2, 5, h, w]).
 # Faster to read: pack them once into a memory-mapped label store (tools/label_store.py pack
 # data/imagenet/label_top5_train_nfnet data/imagenet/label_store_train --images data/imagenet/train) and set

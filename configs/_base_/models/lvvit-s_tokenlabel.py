@@ -1,4 +1,4 @@
-# LV-ViT-S classifier trained by token labeling (SPEC section 2): class head + dense aux head, MixToken,
+# LV-ViT-S classifier trained by token labeling (docs/method.md#token-labeling): class head + dense aux head, MixToken,
 # loss = 1.0 x class-token CE + 1.0 x mean token CE (the official script's weights; the paper's beta = 0.5
 # is dense_weight=0.5), label smoothing 0.1.
 custom_imports = dict(imports=['lvseg'], allow_failed_imports=False)

@@ -1,4 +1,4 @@
-# UperNet + LV-ViT-S as in the official segmentation code (TokenLabeling seg/configs/lvvit, SPEC section 3):
+# UperNet + LV-ViT-S as in the official code (TokenLabeling seg/configs/lvvit; docs/method.md#segmentation-recipe):
 # blocks 6, 9, 12, 15 -> "side layers" to strides 4, 8, 16, 16 with 384, 384, 384, 2048 channels.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(

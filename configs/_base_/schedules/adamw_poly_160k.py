@@ -1,4 +1,4 @@
-# The official LV-ViT ADE20K schedule (SPEC section 3): AdamW lr 6e-5, betas (0.9, 0.999), weight decay 0.01,
+# LV-ViT's ADE20K schedule (docs/method.md#segmentation-recipe): AdamW lr 6e-5, betas (0.9, 0.999), weight decay 0.01,
 # 1500 linear warm-up iterations then poly (power 1.0) to 0, 160k iterations, AMP (bf16 autocast; fp16 with
 # dynamic loss scaling on GPUs without bf16, or with optim_wrapper.dtype=float16 optim_wrapper.loss_scale=dynamic).
 # As in mmseg's ViT configs, position embedding, class token and norms get no weight decay.

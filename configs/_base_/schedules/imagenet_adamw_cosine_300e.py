@@ -1,4 +1,4 @@
-# The official LV-ViT ImageNet schedule (SPEC section 2): AdamW lr 1.6e-3 for a total batch of 1024, weight decay
+# LV-ViT's ImageNet schedule (docs/method.md#pretraining-recipe): AdamW lr 1.6e-3 for a batch of 1024, weight decay
 # 0.05 except on biases, norms, pos_embed and cls_token; 5 linear warm-up epochs from 1e-6, cosine to 1e-5 at
 # epoch 300, then 10 cool-down epochs at 1e-5; AMP; EMA of the weights (decay 0.99992, mmengine momentum
 # 8e-5), used for evaluation and saved in the checkpoints.

@@ -1,7 +1,7 @@
 """LV-ViT: the vision transformer of "All Tokens Matter: Token Labeling for Training Better
 Vision Transformers" (Jiang et al., NeurIPS 2021, arXiv 2104.10858), as an mmseg backbone.
 
-Three changes to a plain ViT (SPEC section 1): a 4-layer convolutional patch embedding, residual
+Three changes to a plain ViT (docs/method.md#lv-vit-backbone): a 4-layer convolutional patch embedding, residual
 branches divided by ``skip_lam``, and qkv projections without bias. The parameter names equal those of
 the official release (``patch_embed.conv1``, ``blocks.{i}.attn.qkv``, ...) so that its checkpoints load
 after only unwrapping (see :mod:`lvseg.checkpoints.lvvit`).
@@ -25,7 +25,7 @@ from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
 from .pretrained import load_converted, read_checkpoint
 
-# Published presets (SPEC section 1; official `tlt/models/lvvit.py`).
+# Published presets (docs/method.md#lv-vit-backbone; official `tlt/models/lvvit.py`).
 ARCH_SETTINGS: dict[str, dict] = {
     'tiny': dict(embed_dims=240, num_layers=12, num_heads=4, mlp_ratio=3.0, stem_channels=64, skip_lam=1.0),
     'small': dict(embed_dims=384, num_layers=16, num_heads=6, mlp_ratio=3.0, stem_channels=64, skip_lam=2.0),

@@ -4,7 +4,7 @@ arXiv 2101.11986), as an mmseg backbone.
 A Tokens-to-Token (T2T) module replaces ViT's patch projection: the image is softly split into overlapping
 patches (``nn.Unfold``, kernel 7 stride 4, then 3/2 twice), and between splits a small transformer layer
 re-structures the tokens, whose output is folded back into a map for the next split. A deep-narrow ViT with a
-class token and a fixed sinusoid position table follows (SPEC section 4).
+class token and a fixed sinusoid position table follows (docs/method.md#t2t-vit).
 
 The deep-narrow trunk is LV-ViT's with ``skip_lam = 1`` (plain pre-norm blocks, qkv without bias, as the
 official ``Block``), so :class:`T2TViT` is an :class:`~lvseg.models.backbones.lvvit.LVViT` whose patch embedding

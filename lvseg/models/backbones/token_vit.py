@@ -1,6 +1,6 @@
 """mmseg's ``VisionTransformer`` (ViT, DeiT) as a token backbone: token labeling and timm/DeiT checkpoints.
 
-lvseg writes no ViT of its own (SPEC section 4). :class:`TokenViT` is mmseg's ``VisionTransformer`` plus what
+lvseg writes no ViT (docs/method.md#lv-vit-backbone). :class:`TokenViT` is mmseg's ``VisionTransformer`` plus what
 :class:`~lvseg.models.classifiers.TokenLabelingClassifier` and layer decay ask of a backbone: ``patch_embed``
 (mmseg's ``PatchEmbed`` already returns ``(tokens, (h, w))``), :meth:`forward_tokens`, ``embed_dims``,
 ``final_norm`` and :meth:`get_layer_depth`; and loading of timm / DeiT checkpoints (keys converted by

@@ -1,4 +1,4 @@
-"""MixToken: CutMix on the token grid (Jiang et al., NeurIPS 2021, arXiv 2104.10858; SPEC §2).
+"""MixToken: CutMix on the token grid (Jiang et al., NeurIPS 2021, arXiv 2104.10858; docs/method.md#mixtoken).
 
 After the patch embedding, the tokens of sample ``b`` inside a box on the ``(h, w)`` token grid are
 replaced by those of its partner ``B - 1 - b`` (the batch flipped). The dense predictions are swapped back

@@ -1,4 +1,4 @@
-"""Token-labeling image classifier: the pretraining model of LV-ViT (Jiang et al., NeurIPS 2021; SPEC §2).
+"""Token-labeling image classifier: the pretraining model of LV-ViT (Jiang et al., 2021; docs/method.md#token-labeling).
 
 A token backbone, a class head on the class token and a dense ``aux_head`` on every patch token, trained with
 :class:`~lvseg.models.losses.TokenLabelingLoss` against the annotator's per-token labels, with MixToken.

@@ -1,4 +1,4 @@
-"""The token labeling objective (Jiang et al., NeurIPS 2021, arXiv 2104.10858; SPEC §2).
+"""The token labeling objective (Jiang et al., NeurIPS 2021, arXiv 2104.10858; docs/method.md#loss).
 
 ``L = cls_weight * H(cls_logits, y_cls) + dense_weight * mean over all B*N tokens of H(token_logits_i, y_i)``,
 with ``H`` the soft-target cross-entropy and label smoothing applied to every target.
