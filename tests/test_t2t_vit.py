@@ -311,29 +311,38 @@ def test_custom_arch_names_its_t2t_layer_type():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('pretrain_config, tokens_type', [('t2t-vit-t-14_tokenlabel_in1k-224.py', 'transformer'),
+                                                          ('t2t-vit-14_tokenlabel_in1k-224.py', 'performer')])
 def test_t2t_vit_pretrains_with_token_labeling_then_fine_tunes_and_tests(imagenet_root, ade_root,  # noqa: F811
-                                                                         tmp_path):
-    """configs/pretrain/t2t-vit-t-14_tokenlabel_in1k-224.py at a small size -> configs/demo/upernet_t2t-vit-demo."""
+                                                                         tmp_path, pretrain_config, tokens_type):
+    """configs/pretrain/t2t-vit-(t-)14_tokenlabel_in1k-224.py at a small size -> configs/demo/upernet_t2t-vit-demo
+    with the same T2T layers."""
     arch = dict(embed_dims=64, num_layers=4, num_heads=4, mlp_ratio=3.0, token_dims=16,
-                tokens_type='transformer')  # = the demo config's
+                tokens_type=tokens_type)  # = the demo config's, with this T2T layer type
     tiny = ['model.backbone.arch._delete_=True', *(f'model.backbone.arch.{k}={v}' for k, v in arch.items())]
-    run_tool('pretrain.py', str(REPO / 'configs/pretrain/t2t-vit-t-14_tokenlabel_in1k-224.py'), '--work-dir',
+    run_tool('pretrain.py', str(REPO / 'configs/pretrain' / pretrain_config), '--work-dir',
              str(tmp_path / 'pretrain'), *pretrain_overrides(imagenet_root, epochs=1), *tiny,
              'train_dataloader.dataset.label_map_root=label_maps/train')
     pretrained = tmp_path / 'pretrain/epoch_1.pth'
     weights = torch.load(pretrained, map_location='cpu', weights_only=True)['state_dict']
-    assert weights['backbone.patch_embed.attention1.attn.qkv.weight'].shape == (3 * 16, 3 * 7 * 7)
+    qkv = {'transformer': 'attn.qkv.weight', 'performer': 'attn.kqv.weight'}[tokens_type]
+    assert weights[f'backbone.patch_embed.attention1.{qkv}'].shape == (3 * 16, 3 * 7 * 7)
     assert torch.equal(weights['backbone.pos_embed'], sinusoid_position_table(1 + 14 * 14, 64))  # stayed fixed
 
     seg_config = str(REPO / 'configs/demo/upernet_t2t-vit-demo_synthetic-128.py')
+    layer_type = f'model.backbone.arch.tokens_type={tokens_type}'
     trained = run_tool('train.py', seg_config, '--work-dir', str(tmp_path / 'seg'), *demo_overrides(ade_root, 2),
-                       f'model.pretrained={pretrained}')
+                       f'model.pretrained={pretrained}', layer_type)
     report = re.search(r'loaded \d+ tensors .*; dropped (\[.*?\]); missing (\[.*?\]); unexpected (\[.*?\])',
                        trained.stdout + trained.stderr)
     assert report and report.group(3) == '[]'
     assert 'blocks' not in report.group(2) and 'patch_embed' not in report.group(2)
     assert "'aux_head.weight'" in report.group(1)
+    if tokens_type == 'performer':  # the pretrained random projection reached the segmentor and stayed fixed
+        fine_tuned = torch.load(tmp_path / 'seg/iter_2.pth', map_location='cpu', weights_only=True)['state_dict']
+        name = 'backbone.patch_embed.attention2.attn.w'
+        assert torch.equal(fine_tuned[name], weights[name])
 
     tested = run_tool('test.py', seg_config, str(tmp_path / 'seg/iter_2.pth'), '--work-dir', str(tmp_path / 'test'),
-                      *demo_overrides(ade_root))
+                      *demo_overrides(ade_root), layer_type)
     assert re.search(r'Iter\(test\).*mIoU: \d+\.\d+', tested.stdout + tested.stderr)
