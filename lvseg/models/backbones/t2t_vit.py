@@ -269,8 +269,7 @@ class T2TViT(LVViT):
     def __init__(self, arch: str | dict = 't-14', img_size: int | Sequence[int] = 224, in_channels: int = 3,
                  out_indices: int | Sequence[int] = -1, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0, t2t_drop_rate: float | None = None, norm_cfg: dict | None = None,
-                 final_norm: bool = False,
-                 pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
+                 final_norm: bool = False, pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
                  frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
                  init_cfg: dict | None = None) -> None:
@@ -278,10 +277,9 @@ class T2TViT(LVViT):
         # LV-ViT's trunk without residual re-scaling; the T2T module (see _build_patch_embed) uses the blocks' norm
         # and reads its settings (token_dims, tokens_type, t2t_drop_rate) from this dict.
         super().__init__(dict(settings, stem_channels=None, skip_lam=1.0, t2t_drop_rate=t2t_drop_rate), img_size,
-                         TOKEN_STRIDE, in_channels,
-                         out_indices, qkv_bias=False, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                         drop_path_rate=drop_path_rate, norm_cfg=norm_cfg, stem_norm_cfg=norm_cfg,
-                         final_norm=final_norm, pyramid=pyramid,
+                         TOKEN_STRIDE, in_channels, out_indices, qkv_bias=False, drop_rate=drop_rate,
+                         attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate, norm_cfg=norm_cfg,
+                         stem_norm_cfg=norm_cfg, final_norm=final_norm, pyramid=pyramid,
                          pyramid_out_channels=pyramid_out_channels, pyramid_norm_cfg=pyramid_norm_cfg,
                          interpolate_mode=interpolate_mode, with_cp=with_cp, frozen_stages=frozen_stages,
                          norm_eval=norm_eval, pretrained=pretrained, init_cfg=init_cfg)
