@@ -7,7 +7,8 @@ embed_dims = 64
 model = dict(
     backbone=dict(
         type='T2TViT',
-        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=4, mlp_ratio=3.0, token_dims=16),
+        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=4, mlp_ratio=3.0, token_dims=16,
+                  tokens_type='transformer'),
         out_indices=(0, 1, 2, 3)),
     decode_head=dict(in_channels=[embed_dims] * 3 + [256]),
     auxiliary_head=dict(in_channels=embed_dims))
