@@ -7,6 +7,7 @@ from lvseg_testing.reliability_runner import run_failing_tool
 from lvseg_testing.tool_runner import DEMO_CONFIG, demo_overrides, run_tool
 
 from lvseg.checkpoints.fit import state_dict_fit
+from lvseg.checkpoints.safe_load import load_checkpoint_file
 
 
 def model_state() -> dict:
@@ -64,7 +65,7 @@ def error_lines(result) -> list[str]:
 @pytest.mark.slow
 def test_test_tool_refuses_a_pretraining_checkpoint_and_the_right_one_tests(segmentor_checkpoint, ade_root, tmp_path):
     wrong = tmp_path / 'epoch_15.pth'
-    torch.save(pretraining_like(torch.load(segmentor_checkpoint, weights_only=True)), wrong)
+    torch.save(pretraining_like(load_checkpoint_file(segmentor_checkpoint)), wrong)
     refused = run_failing_tool('test.py', str(DEMO_CONFIG), str(wrong), '--work-dir', str(tmp_path / 't1'),
                                *demo_overrides(ade_root))
     [line] = error_lines(refused)
@@ -81,7 +82,7 @@ def test_test_tool_refuses_a_pretraining_checkpoint_and_the_right_one_tests(segm
 
 @pytest.mark.slow
 def test_one_tensor_of_another_shape_is_refused_naming_it(segmentor_checkpoint, ade_root, tmp_path):
-    checkpoint = torch.load(segmentor_checkpoint, weights_only=True)
+    checkpoint = load_checkpoint_file(segmentor_checkpoint)
     checkpoint['state_dict']['decode_head.conv_seg.weight'] = torch.zeros(9, 64, 1, 1)
     wrong = tmp_path / 'reshaped.pth'
     torch.save(checkpoint, wrong)
@@ -94,7 +95,7 @@ def test_one_tensor_of_another_shape_is_refused_naming_it(segmentor_checkpoint, 
 @pytest.mark.slow
 def test_load_strict_false_loads_partially_and_logs_the_summary(segmentor_checkpoint, ade_root, tmp_path):
     partial = tmp_path / 'partial.pth'
-    torch.save(pretraining_like(torch.load(segmentor_checkpoint, weights_only=True)), partial)
+    torch.save(pretraining_like(load_checkpoint_file(segmentor_checkpoint)), partial)
     tested = run_tool('test.py', str(DEMO_CONFIG), str(partial), '--work-dir', str(tmp_path / 't'),
                       *demo_overrides(ade_root), 'load_strict=False')
     log = tested.stdout + tested.stderr
@@ -105,7 +106,7 @@ def test_load_strict_false_loads_partially_and_logs_the_summary(segmentor_checkp
 @pytest.mark.slow
 def test_resume_from_a_checkpoint_of_another_model_fails_before_training(segmentor_checkpoint, ade_root, tmp_path):
     other = tmp_path / 'other.pth'
-    checkpoint = torch.load(segmentor_checkpoint, weights_only=True)
+    checkpoint = load_checkpoint_file(segmentor_checkpoint)
     checkpoint['state_dict'] = pretraining_like(checkpoint)['state_dict']
     torch.save(checkpoint, other)
     refused = run_failing_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(tmp_path / 'w'), '--resume',

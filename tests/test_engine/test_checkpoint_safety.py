@@ -101,7 +101,7 @@ def test_test_tool_refuses_a_foreign_checkpoint_unless_unsafe_load(ade_root, tmp
     run_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(work), *demo_overrides(ade_root, iters=2),
              'train_cfg.val_interval=100')
     foreign = tmp_path / 'foreign.pth'
-    save_with_foreign_object(torch.load(work / 'iter_2.pth', weights_only=True), foreign)
+    save_with_foreign_object(load_checkpoint_file(work / 'iter_2.pth'), foreign)
 
     refused = run_failing_tool('test.py', str(DEMO_CONFIG), str(foreign), '--work-dir', str(tmp_path / 'test'),
                                *demo_overrides(ade_root))
@@ -160,7 +160,7 @@ def test_kill_during_a_checkpoint_write_keeps_the_previous_one_and_resume_works(
     _write_and_kill(tmp_path, iters=2, stall='checkpoint')  # max_keep_ckpts=1: iter_1 is the one to keep
     assert not (tmp_path / 'iter_2.pth').exists()  # nothing half-written under the final name
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_1.pth')
-    assert torch.load(tmp_path / 'iter_1.pth', weights_only=True)['meta']['iter'] == 1
+    assert load_checkpoint_file(tmp_path / 'iter_1.pth')['meta']['iter'] == 1
     assert len(list(tmp_path.glob('.iter_2.pth.*.part'))) == 1  # the interrupted write
 
     lines = _resume(tmp_path, iters=2)
@@ -174,7 +174,7 @@ def test_kill_during_the_pointer_write_keeps_a_valid_pointer(tmp_path):
     _write_and_kill(tmp_path, iters=2, stall='pointer')
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_1.pth')
     assert (tmp_path / 'iter_1.pth').is_file()  # the outdated checkpoint goes only after the pointer moved on
-    assert torch.load(tmp_path / 'iter_2.pth', weights_only=True)['meta']['iter'] == 2
+    assert load_checkpoint_file(tmp_path / 'iter_2.pth')['meta']['iter'] == 2
 
 
 @pytest.mark.slow

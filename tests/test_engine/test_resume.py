@@ -15,6 +15,7 @@ from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_too
 from mmengine.dataset import DefaultSampler
 from mmengine.dataset import sampler as mmengine_sampler
 
+from lvseg.checkpoints.safe_load import load_checkpoint_file
 from lvseg.engine.bad_samples import CheckedDataset
 from lvseg.engine.config_checks import ConfigError
 from lvseg.engine.mid_epoch_resume import ResumableEpochBasedTrainLoop, ResumableSampler, SeededIndex
@@ -172,7 +173,7 @@ def test_pretraining_resumed_at_an_epoch_ends_with_the_same_weights_and_ema(imag
              'train_cfg.max_epochs=1')
     run_tool('pretrain.py', str(PRETRAIN_DEMO_CONFIG), '--work-dir', str(tmp_path / 'b'), '--resume', *options,
              'train_cfg.max_epochs=2')
-    a, b = (torch.load(tmp_path / run / 'epoch_2.pth', weights_only=True) for run in 'ab')
+    a, b = (load_checkpoint_file(tmp_path / run / 'epoch_2.pth') for run in 'ab')
     assert a['meta']['iter'] == b['meta']['iter'] == 8
     for key in ('state_dict', 'ema_state_dict'):
         assert all(torch.equal(a[key][name], b[key][name]) for name in a[key]), key
@@ -212,7 +213,7 @@ def test_pretraining_killed_mid_epoch_resumes_exactly(imagenet_root, tmp_path):
     assert (killed / 'last_checkpoint').read_text() == str(killed / 'iter_6.pth')
     assert not (killed / 'iter_2.pth').exists()  # replaced by epoch_1.pth
     assert not (killed / 'epoch_2.pth').exists()
-    meta = torch.load(killed / 'iter_6.pth', weights_only=True)['meta']
+    meta = load_checkpoint_file(killed / 'iter_6.pth')['meta']
     assert (meta['epoch'], meta['iter']) == (1, 6)
 
     resumed = run_tool('pretrain.py', str(PRETRAIN_DEMO_CONFIG), '--work-dir', str(killed), '--resume', *options)
@@ -225,7 +226,7 @@ def test_pretraining_killed_mid_epoch_resumes_exactly(imagenet_root, tmp_path):
     last_accuracy = [[r for r in without_timings(scalars(run)) if 'accuracy/top1' in r][-1]
                      for run in (uninterrupted, killed)]
     assert last_accuracy[0] == last_accuracy[1]
-    a, b = (torch.load(run / 'epoch_2.pth', weights_only=True) for run in (uninterrupted, killed))
+    a, b = (load_checkpoint_file(run / 'epoch_2.pth') for run in (uninterrupted, killed))
     assert a['meta']['iter'] == b['meta']['iter'] == 8
     for key in ('state_dict', 'ema_state_dict'):
         assert all(torch.equal(a[key][name], b[key][name]) for name in a[key]), key

@@ -12,6 +12,7 @@ from lvseg_testing.official_checkpoints import official_state_dict as official_l
 from lvseg_testing.tool_runner import REPO, demo_overrides, pretrain_overrides, run_tool
 
 from lvseg.checkpoints import convert_t2t_vit_checkpoint
+from lvseg.checkpoints.safe_load import load_checkpoint_file
 from lvseg.models import T2TViT
 from lvseg.models.backbones.t2t_vit import (
     ARCH_SETTINGS,
@@ -324,7 +325,7 @@ def test_t2t_vit_pretrains_with_token_labeling_then_fine_tunes_and_tests(imagene
              str(tmp_path / 'pretrain'), *pretrain_overrides(imagenet_root, epochs=1), *tiny,
              'train_dataloader.dataset.label_map_root=label_maps/train')
     pretrained = tmp_path / 'pretrain/epoch_1.pth'
-    weights = torch.load(pretrained, map_location='cpu', weights_only=True)['state_dict']
+    weights = load_checkpoint_file(pretrained)['state_dict']
     qkv = {'transformer': 'attn.qkv.weight', 'performer': 'attn.kqv.weight'}[tokens_type]
     assert weights[f'backbone.patch_embed.attention1.{qkv}'].shape == (3 * 16, 3 * 7 * 7)
     assert torch.equal(weights['backbone.pos_embed'], sinusoid_position_table(1 + 14 * 14, 64))  # stayed fixed
@@ -339,7 +340,7 @@ def test_t2t_vit_pretrains_with_token_labeling_then_fine_tunes_and_tests(imagene
     assert 'blocks' not in report.group(2) and 'patch_embed' not in report.group(2)
     assert "'aux_head.weight'" in report.group(1)
     if tokens_type == 'performer':  # the pretrained random projection reached the segmentor and stayed fixed
-        fine_tuned = torch.load(tmp_path / 'seg/iter_2.pth', map_location='cpu', weights_only=True)['state_dict']
+        fine_tuned = load_checkpoint_file(tmp_path / 'seg/iter_2.pth')['state_dict']
         name = 'backbone.patch_embed.attention2.attn.w'
         assert torch.equal(fine_tuned[name], weights[name])
 

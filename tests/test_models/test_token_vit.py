@@ -8,6 +8,7 @@ import torch
 from lvseg_testing.tool_runner import REPO, demo_overrides, pretrain_overrides, run_tool
 
 from lvseg.checkpoints import convert_timm_vit_checkpoint
+from lvseg.checkpoints.safe_load import load_checkpoint_file
 from lvseg.models import TokenLabelingClassifier, TokenViT
 
 DEIT_S = dict(embed_dims=384, num_layers=12, num_heads=6, mlp_ratio=4, qkv_bias=True, patch_bias=True,
@@ -123,7 +124,7 @@ def test_deit_pretrains_with_token_labeling_then_fine_tunes_and_tests(imagenet_r
              str(tmp_path / 'pretrain'), *pretrain_overrides(imagenet_root, epochs=1), *tiny,
              'train_dataloader.dataset.label_map_root=label_maps/train')
     pretrained = tmp_path / 'pretrain/epoch_1.pth'
-    weights = torch.load(pretrained, map_location='cpu', weights_only=True)['state_dict']
+    weights = load_checkpoint_file(pretrained)['state_dict']
     assert weights['backbone.layers.3.attn.attn.in_proj_weight'].shape == (3 * 64, 64)
     assert weights['aux_head.weight'].shape == (1000, 64)
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 import lvseg  # noqa: F401
 from lvseg.checkpoints.fit import CheckpointMismatchError, load_checkpoint_strictly
+from lvseg.checkpoints.safe_load import load_checkpoint_file
 from lvseg.engine.inference import (
     InferenceInputError,
     SegInferencer,
@@ -98,7 +99,7 @@ def test_class_names_come_from_the_checkpoint_else_the_config_dataset_else_numbe
 
 
 def test_a_checkpoint_that_does_not_fit_the_model_stops_naming_the_file_and_keys(checkpoint, tmp_path):
-    state = torch.load(checkpoint, weights_only=True)['state_dict']
+    state = load_checkpoint_file(checkpoint)['state_dict']
     state['decode_head.extra.weight'] = torch.zeros(1)
     del state['backbone.cls_token']
     state['decode_head.conv_seg.weight'] = torch.zeros(5, 64, 1, 1)
@@ -114,10 +115,10 @@ def test_a_checkpoint_that_does_not_fit_the_model_stops_naming_the_file_and_keys
                  'decode_head.conv_seg.weight: [5, 64, 1, 1] in the checkpoint, [8, 64, 1, 1] in the model'):
         assert part in message
 
-    torch.save({'state_dict': {'module.' + k: v for k, v in torch.load(checkpoint)['state_dict'].items()}},
+    torch.save({'state_dict': {'module.' + k: v for k, v in load_checkpoint_file(checkpoint)['state_dict'].items()}},
                tmp_path / 'ddp.pth')
     load_checkpoint_strictly(model, tmp_path / 'ddp.pth')  # DDP's prefix is taken off
-    expected = torch.load(checkpoint)['state_dict']['decode_head.conv_seg.weight']
+    expected = load_checkpoint_file(checkpoint)['state_dict']['decode_head.conv_seg.weight']
     assert torch.equal(model.state_dict()['decode_head.conv_seg.weight'], expected)
 
 

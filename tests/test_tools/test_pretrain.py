@@ -2,8 +2,9 @@
 import re
 
 import pytest
-import torch
 from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, pretrain_overrides, run_tool
+
+from lvseg.checkpoints.safe_load import load_checkpoint_file
 
 pytestmark = pytest.mark.slow
 PRETRAIN_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
@@ -17,7 +18,7 @@ def test_pretrain_evaluates_checkpoints_resumes_and_hands_over(imagenet_root, ad
     assert len(re.findall(r'Epoch\(val\) \[\d+\]\[\d+/\d+\]\s+accuracy/top1: [\d.]+\s+accuracy/top5: [\d.]+', log)) == 2
     assert re.search(r'loss_cls: [\d.]+\s+loss_token: [\d.]+', log)
     assert (work / 'epoch_2.pth').is_file() and list(work.glob('best_accuracy_top1_epoch_*.pth'))
-    checkpoint = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(work / 'epoch_2.pth')
     assert {'backbone.pos_embed', 'head.weight', 'aux_head.weight'} <= set(checkpoint['state_dict'])
     assert 'ema_state_dict' in checkpoint  # EMAHook: state_dict holds the EMA weights
 
@@ -54,7 +55,7 @@ def test_full_size_lvvit_s_recipe_resumes_and_feeds_the_headline_segmentor(image
     resumed = run_tool('pretrain.py', config, '--work-dir', str(tmp_path), '--resume',
                        *pretrain_overrides(imagenet_root, epochs=2), *tiny)
     assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
-    checkpoint = torch.load(tmp_path / 'epoch_2.pth', map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(tmp_path / 'epoch_2.pth')
     assert checkpoint['state_dict']['backbone.pos_embed'].shape == (1, 1 + 14 * 14, 384)
     assert checkpoint['state_dict']['aux_head.weight'].shape == (1000, 384)
 

@@ -6,6 +6,8 @@ import torch
 from lvseg_testing.official_checkpoints import official_state_dict
 from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
 
+from lvseg.checkpoints.safe_load import load_checkpoint_file
+
 pytestmark = pytest.mark.slow
 
 
@@ -30,7 +32,7 @@ def test_train_test_and_resume(ade_root, tmp_path):
     resumed = run_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(work), '--resume',
                        *demo_overrides(ade_root, iters=6))
     assert 'resumed epoch: 0, iter: 4' in resumed.stdout + resumed.stderr
-    checkpoint = torch.load(work / 'iter_6.pth', map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(work / 'iter_6.pth')
     assert checkpoint['meta']['iter'] == 6
 
 
@@ -59,7 +61,7 @@ def test_full_size_headline_config_trains_an_iteration_and_slide_tests(ade_root,
                        '--cfg-options', *options)
     log = trained.stdout + trained.stderr
     assert f'LVViT: loaded {len(trunk)} tensors from {official}' in log and 'from random initialisation' not in log
-    checkpoint = torch.load(tmp_path / 'iter_1.pth', map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(tmp_path / 'iter_1.pth')
     assert checkpoint['state_dict']['backbone.pos_embed'].shape == (1, 1 + 32 * 32, 384)
     assert checkpoint['state_dict']['decode_head.conv_seg.weight'].shape[0] == 150
 
