@@ -1,5 +1,7 @@
 """Datasets for lvseg, registered in mmseg's ``DATASETS``, and the synthetic demo data generator."""
 from .class_file import ClassFileSegDataset
+from .device_augment import DeviceTokenLabelAugment
+from .image_bytes import LoadImageBytes, PackImageBytes
 from .imagenet import ImageNetTokenLabelDataset
 from .label_store import LabelStore, LabelStoreError, LabelStoreWriter
 from .token_label_loading import LoadTokenLabelMap
@@ -13,11 +15,14 @@ from .token_labels import broadcast_image_label, dense_token_targets
 
 __all__ = [
     'ClassFileSegDataset',
+    'DeviceTokenLabelAugment',
     'ImageNetTokenLabelDataset',
     'LabelStore',
     'LabelStoreError',
     'LabelStoreWriter',
+    'LoadImageBytes',
     'LoadTokenLabelMap',
+    'PackImageBytes',
     'PackTokenLabelInputs',
     'RandAugmentWithAffine',
     'RandomFlipWithBox',
