@@ -17,6 +17,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..checkpoints.io import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
+from .augment_on import apply_augment_on
 from .bad_samples import BadSampleError, guard_datasets
 from .checkpoint_hook import use_atomic_checkpoint_hook
 from .config_checks import ConfigError, check_config
@@ -51,6 +52,7 @@ def _load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    apply_augment_on(cfg)
     adapt_config_to_cpu(cfg, distributed=args.launcher != 'none')
     adapt_amp_to_gpu(cfg)
     _drop_disabled_hooks(cfg)
