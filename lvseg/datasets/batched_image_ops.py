@@ -9,8 +9,7 @@ path:
   ``solarize_add``): the same table per image and channel, in exact (integer or float64) arithmetic: identical
   to Pillow;
 - ``ImageEnhance`` (colour, contrast, brightness, sharpness): Pillow's ``Image.blend`` of the image with a
-  degenerate image, in float32 and truncated as Pillow's C code does: identical, except sharpness, whose 3x3
-  smoothing sums in another order (a rounding tie can land 1 level apart);
+  degenerate image, in float32 and truncated as Pillow's C code does: identical;
 - affine warps (``Image.transform`` / ``Image.rotate``, see :func:`warp`): one ``grid_sample`` for the batch.
   Bilinear equals Pillow's up to float rounding (1 level, rarely); Pillow's bicubic for transforms is the cubic
   with ``a = -1`` and torch's ``a = -0.75``, so bicubic warps differ by a few levels at sharp edges.
@@ -25,8 +24,8 @@ _LEVELS = 256
 # Pillow's RGB -> L: (R 19595 + G 38470 + B 7471 + 0x8000) >> 16 (ITU-R 601-2 luma, 16-bit fixed point).
 _LUMA_WEIGHTS = (19595, 38470, 7471)
 _LUMA_ROUNDING, _LUMA_SHIFT = 0x8000, 16
-# ``ImageFilter.SMOOTH``: 3x3 kernel, divided by 13 (Pillow divides the float32 kernel, then rounds half up).
-_SMOOTH_KERNEL, _SMOOTH_DIVISOR = ((1.0, 1.0, 1.0), (1.0, 5.0, 1.0), (1.0, 1.0, 1.0)), 13.0
+# ``ImageFilter.SMOOTH``: 3x3 kernel of ones with 5 at the centre, divided by 13; Pillow rounds half up.
+_SMOOTH_CENTRE, _SMOOTH_DIVISOR = 5.0, 13.0
 # Pillow truncates a bilinear or bicubic sample to uint8. Its weights sum to 1 in float64; torch's float32
 # weights may not, so a sample that is exactly an integer (a flat region) could truncate one level down: this
 # nudge keeps it (far below one level, far above float32's error at 255).
@@ -135,13 +134,15 @@ def brightness(images: Tensor, factors: Tensor) -> Tensor:
 
 def smooth(images: Tensor) -> Tensor:
     """``Image.filter(ImageFilter.SMOOTH)``: the 3x3 kernel ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13``, rounded
-    half up; the 1-pixel border is copied, as Pillow does."""
-    channels = images.shape[1]
-    kernel = torch.tensor(_SMOOTH_KERNEL, dtype=torch.float32, device=images.device) / _SMOOTH_DIVISOR
-    weights = kernel.expand(channels, 1, 3, 3)
-    inner = F.conv2d(images.float(), weights, groups=channels)
+    half up; the 1-pixel border is copied, as Pillow does. Summed exactly (the 3x3 box sum plus 4 x the centre):
+    a weighted sum of uint8 values over 13 is never within Pillow's float32 error of a rounding tie, so this
+    equals Pillow's float32 sum."""
+    values = images.float()
+    rows = values[..., :-2, :] + values[..., 1:-1, :] + values[..., 2:, :]
+    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
+    inner = (box + (_SMOOTH_CENTRE - 1) * values[..., 1:-1, 1:-1]) / _SMOOTH_DIVISOR
     out = images.clone()
-    out[:, :, 1:-1, 1:-1] = (inner + 0.5).clamp(0, 255).to(torch.uint8)
+    out[..., 1:-1, 1:-1] = (inner + 0.5).clamp(0, 255).to(torch.uint8)
     return out
 
 

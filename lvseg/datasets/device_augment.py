@@ -232,7 +232,8 @@ class DeviceTokenLabelAugment:
                             InterpolationMode.BICUBIC if bicubic else InterpolationMode.BILINEAR, antialias=True)
             for image, (top, left, height, width), bicubic in zip(images, draws.crops.tolist(),
                                                                  draws.bicubic.tolist())])
-        resized = torch.where(draws.flips.to(device).view(-1, 1, 1, 1), resized.flip(-1), resized)
+        flipped = draws.flips.nonzero().squeeze(1).to(device)
+        resized[flipped] = resized[flipped].flip(-1)
         if self.rand_augment is not None:
             resized, thetas = self.rand_augment.apply(resized, draws.rand_augment)
         else:

@@ -147,7 +147,7 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
         replace_undecodable(images, samples, problems, self.undecodable)
         data['data_samples'][:] = samples  # in place: hooks read the skipped samples from the batch
         batch = self.device_augment(images)
-        inputs = self._erase((batch.images.float() - self.mean) / self.std)
+        inputs = self._erase(batch.images.float().sub_(self.mean).div_(self.std))
         samples = self.cast_data(samples)
         labels = stack_token_labels(samples)._replace(boxes=batch.boxes, flips=batch.flips, affines=batch.affines)
         return {'inputs': inputs, 'data_samples': samples, 'token_labels': labels}
