@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchvision.transforms.functional as TVF
 from mmengine.structures import BaseDataElement
-from PIL import Image
+from PIL import Image, ImageOps
 from test_batched_rand_augment import photo
 from test_token_labels import (
     ASYMMETRIC_BOXES,
@@ -35,6 +35,7 @@ from lvseg.datasets.device_augment import (
     random_resized_crop_params,
     replace_undecodable,
 )
+from lvseg.datasets.image_bytes import image_header
 from lvseg.datasets.token_label_transforms import GEOMETRIC_OPS
 from lvseg.datasets.token_labels import dense_token_targets
 from lvseg.engine.bad_samples import SKIPPED_KEY, BadSampleError
@@ -162,6 +163,18 @@ def test_decoding_on_the_cpu_matches_pil_and_reports_undecodable_images():
     assert list(problems) == [1] and images[1] is None
     expected = np.asarray(Image.open(io.BytesIO(good.numpy().tobytes())).convert('RGB'))
     assert np.array_equal(as_array(images[0]), expected) and torch.equal(images[0], images[2])
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_decoded_images_are_turned_upright_as_pil_turns_them(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(photo(40, 60)).save(buffer, format='JPEG', quality=95, exif=exif)
+    data = torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
+    images, _ = decode_images([data], 'cpu', [image_header(buffer.getvalue()).orientation])
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(buffer)).convert('RGB'))
+    assert np.array_equal(as_array(images[0]), expected)
 
 
 def samples(paths):

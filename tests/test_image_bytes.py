@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 
 from lvseg.annotator.from_masks import write_label_maps_from_masks
-from lvseg.datasets.image_bytes import LoadImageBytes, PackImageBytes, image_size
+from lvseg.datasets.image_bytes import LoadImageBytes, PackImageBytes, image_header
 from lvseg.datasets.synthetic import write_imagenet_layout
 from lvseg.engine.bad_samples import BadSampleError, CheckedDataset
 
@@ -28,7 +28,18 @@ def encoded(image_format: str, height: int = 30, width: int = 50, **options) -> 
     ('JPEG', {}), ('JPEG', {'progressive': True}), ('JPEG', {'exif': Image.Exif(), 'icc_profile': b'\0' * 3000}),
     ('PNG', {})], ids=['baseline', 'progressive', 'with-app-segments', 'png'])
 def test_the_header_gives_the_image_size(image_format, options):
-    assert image_size(encoded(image_format, 30, 50, **options)) == (30, 50)
+    assert image_header(encoded(image_format, 30, 50, **options)) == (30, 50, 1)
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+@pytest.mark.parametrize('byte_order', ['<', '>'], ids=['little-endian', 'big-endian'])
+def test_the_header_gives_the_exif_orientation(orientation, byte_order):
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    exif.endian = byte_order
+    header = image_header(encoded('JPEG', 30, 50, exif=exif))
+    assert header == (30, 50, orientation)
+    assert header.upright_shape == ((50, 30) if orientation >= 5 else (30, 50))
 
 
 @pytest.mark.parametrize('data, problem', [
@@ -40,7 +51,7 @@ def test_the_header_gives_the_image_size(image_format, options):
 ], ids=['gif', 'empty', 'cut-short', 'scan-first', 'no-marker'])
 def test_a_file_that_is_not_a_readable_image_says_why(data, problem):
     with pytest.raises(ValueError, match=problem):
-        image_size(data)
+        image_header(data)
 
 
 def test_load_and_pack_give_the_bytes_the_label_and_the_map(tmp_path):
@@ -54,6 +65,7 @@ def test_load_and_pack_give_the_bytes_the_label_and_the_map(tmp_path):
     sample = packed['data_samples']
     assert sample.gt_label.item() == 3 and torch.equal(sample.token_label_topk, topk)
     assert sample.img_path == str(path) and sample.ori_shape == (30, 50) and 'token_label_box' not in sample
+    assert sample.exif_orientation == 1
 
 
 @pytest.fixture

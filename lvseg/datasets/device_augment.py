@@ -57,13 +57,15 @@ class AugmentedBatch(NamedTuple):
     affines: Tensor
 
 
-def decode_images(encoded: Sequence[Tensor], device: str | torch.device) -> tuple[list[Tensor | None], dict[int, str]]:
-    """Decode encoded images (1-D uint8 CPU tensors, the file bytes) to ``(3, H, W)`` uint8 RGB on ``device``.
+def decode_images(encoded: Sequence[Tensor], device: str | torch.device,
+                  orientations: Sequence[int] | None = None) -> tuple[list[Tensor | None], dict[int, str]]:
+    """Decode encoded images (1-D uint8 CPU tensors, the file bytes) to ``(3, H, W)`` uint8 RGB on ``device``,
+    turned upright by their EXIF ``orientations`` (1 to 8, from :class:`~lvseg.datasets.image_bytes.LoadImageBytes`;
+    None: all upright).
 
     On CUDA the images are decoded together by nvjpeg (``torchvision.io.decode_jpeg`` of the list); if that call
     fails, each image alone, and an image that nvjpeg cannot decode (a PNG, a CMYK JPEG) on the CPU. On the CPU:
     ``decode_jpeg`` (libjpeg-turbo, as PIL), else ``decode_image`` (PNG and the rest), then moved to ``device``.
-    EXIF orientation is not applied (as timm's PIL loading and the annotators of the published maps).
 
     Returns the images (None where decoding failed) and ``{index: reason}`` for those that failed.
     """
@@ -83,7 +85,20 @@ def decode_images(encoded: Sequence[Tensor], device: str | torch.device) -> tupl
                 if image is None:
                     image = _decoded(decode_image, data, reasons=problems, index=index)
                 images[index] = None if image is None else image.to(device, non_blocking=True)
+    for index, orientation in enumerate(orientations or ()):
+        if images[index] is not None:
+            images[index] = upright(images[index], orientation)
     return images, problems
+
+
+def upright(image: Tensor, orientation: int) -> Tensor:
+    """``image`` ``(C, H, W)`` turned upright by its EXIF ``orientation`` (1 to 8), as PIL's ``exif_transpose``
+    and OpenCV's decoder turn it."""
+    if orientation in (5, 6, 7, 8):  # stored transposed: transpose, then as orientations 1 to 4
+        image = image.transpose(-1, -2)
+        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
+    flips = {1: (), 2: (-1,), 3: (-1, -2), 4: (-2,)}[orientation]
+    return image.flip(flips) if flips else image
 
 
 def _decoded(decoder: Callable, data: Tensor, reasons: dict[int, str] | None = None, index: int = 0,

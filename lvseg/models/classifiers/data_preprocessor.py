@@ -18,6 +18,7 @@ from ...datasets.device_augment import (
     decode_images,
     replace_undecodable,
 )
+from ...datasets.image_bytes import ORIENTATION_KEY
 
 
 class TokenLabelBatch(NamedTuple):
@@ -78,8 +79,9 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
 
     With ``device_augment`` (set by ``augment_on='device'``, :mod:`lvseg.engine.augment_on`), a training batch
     may arrive encoded: ``inputs`` a list of 1-D uint8 tensors, the file bytes (``PackImageBytes``). Such a batch
-    is decoded on this pre-processor's device (:func:`~lvseg.datasets.device_augment.decode_images`; images that
-    cannot be decoded go through ``undecodable``), augmented there
+    is decoded on this pre-processor's device and turned upright by the samples' ``exif_orientation``
+    (:func:`~lvseg.datasets.device_augment.decode_images`; images that cannot be decoded go through
+    ``undecodable``), augmented there
     (:class:`~lvseg.datasets.device_augment.DeviceTokenLabelAugment`, which also gives the crop boxes, flips
     and affines of ``token_labels``), then normalized (the decoder gives RGB: ``bgr_to_rgb`` does not apply)
     and random-erased as above. Decoded batches (validation) take the steps above.
@@ -143,7 +145,8 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
                              "augment_on='device' are decoded here (device_augment set); validation and test "
                              'pipelines must load images (LoadImageFromFile)')
         samples = list(data['data_samples'])
-        images, problems = decode_images(data['inputs'], self.device)
+        orientations = [sample.metainfo.get(ORIENTATION_KEY, 1) for sample in samples]
+        images, problems = decode_images(data['inputs'], self.device, orientations)
         replace_undecodable(images, samples, problems, self.undecodable)
         data['data_samples'][:] = samples  # in place: hooks read the skipped samples from the batch
         batch = self.device_augment(images)
