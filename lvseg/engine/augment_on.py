@@ -6,8 +6,9 @@ preprocessor decodes and augments the batch on the training device (:mod:`lvseg.
 
 The augmentation stays written once, in the train pipeline: :func:`apply_augment_on` moves its
 ``RandomResizedCropWithBox`` -> ``RandomFlipWithBox`` -> ``RandAugmentWithAffine`` steps, with their
-arguments, into ``model.data_preprocessor.device_augment``, replaces ``LoadImageFromFile`` by
-``LoadImageBytes`` and ``PackTokenLabelInputs`` by ``PackImageBytes``, and passes the config's
+arguments, into ``model.data_preprocessor.device_augment``, replaces the image loading step
+(``LoadImageFromFile`` or ``LoadLazyImageFromFile``) by ``LoadImageBytes`` and ``PackTokenLabelInputs`` by
+``PackImageBytes``, and passes the config's
 ``bad_samples`` policy on for images that cannot be decoded. Validation and test pipelines are left alone.
 """
 from __future__ import annotations
@@ -27,8 +28,12 @@ _MOVED_STEPS = {
     'RandAugmentWithAffine': {},
 }
 _KEPT_STEPS = ('LoadTokenLabelMap',)
-_REPLACED_STEPS = {'LoadImageFromFile': 'LoadImageBytes', 'PackTokenLabelInputs': 'PackImageBytes'}
-_REPLACED_ARGS = {'LoadImageFromFile': ('backend_args',), 'PackTokenLabelInputs': ('meta_keys',)}
+# CPU step -> the workers' step of the device path, and the arguments it carries over. LoadLazyImageFromFile is
+# the CPU path's PIL loader that decodes at the crop's scale (lvseg.datasets.lazy_images).
+_REPLACED_STEPS = {'LoadImageFromFile': 'LoadImageBytes', 'LoadLazyImageFromFile': 'LoadImageBytes',
+                   'PackTokenLabelInputs': 'PackImageBytes'}
+_REPLACED_ARGS = {'LoadImageFromFile': ('backend_args',), 'LoadLazyImageFromFile': (),
+                  'PackTokenLabelInputs': ('meta_keys',)}
 
 
 def apply_augment_on(cfg: Config) -> None:
