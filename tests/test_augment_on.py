@@ -43,6 +43,14 @@ def test_device_moves_the_augmentation_with_its_arguments():
     assert model.data_preprocessor.device_augment.size == [crop['size']] * 2
 
 
+def test_a_config_already_rewritten_stays_as_it_is():
+    cfg = demo_config(augment_on='device')
+    apply_augment_on(cfg)
+    rewritten = cfg.pretty_text
+    apply_augment_on(cfg)  # e.g. the config a device run dumped, run again
+    assert cfg.pretty_text == rewritten
+
+
 def test_cpu_and_unset_leave_the_config_alone():
     for options in ({}, {'augment_on': 'cpu'}):
         cfg = demo_config(**options)

@@ -37,7 +37,8 @@ _REPLACED_ARGS = {'LoadImageFromFile': ('backend_args',), 'LoadLazyImageFromFile
 
 
 def apply_augment_on(cfg: Config) -> None:
-    """Rewrite ``cfg`` in place for ``cfg.augment_on`` (see the module); nothing to do for ``'cpu'`` or unset.
+    """Rewrite ``cfg`` in place for ``cfg.augment_on`` (see the module); nothing to do for ``'cpu'`` or unset, or
+    for a config already rewritten (e.g. the one a run dumps into its work dir, run again).
 
     Raises :class:`ConfigError` for another value, a train data set without a pipeline, or a train pipeline
     with a step the device path does not run (the order must be the recipe's: load, crop, flip, RandAugment).
@@ -48,6 +49,9 @@ def apply_augment_on(cfg: Config) -> None:
     if where == 'cpu':
         return
     dataset = _pipeline_holder(cfg.get('train_dataloader', {}).get('dataset'))
+    rewritten = any(step.get('type') == 'PackImageBytes' for step in dataset['pipeline'])
+    if rewritten and cfg.model.get('data_preprocessor', {}).get('device_augment') is not None:
+        return
     pipeline, augment = device_pipeline(dataset['pipeline'])
     dataset['pipeline'] = pipeline
     preprocessor = cfg.model.setdefault('data_preprocessor', ConfigDict(type='TokenLabelingDataPreprocessor'))
