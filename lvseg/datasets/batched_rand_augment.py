@@ -114,7 +114,8 @@ class BatchedRandAugment:
     """timm's RandAugment for a batch ``(B, 3, H, W)`` uint8 RGB, with the geometry of each image returned.
 
     Args:
-        config_str: timm's RandAugment string. Default ``'rand-m9-mstd0.5-inc1'`` (the LV-ViT recipe).
+        config_str: timm's RandAugment string. Default ``'rand-m9-mstd0.5-inc1'`` (the LV-ViT recipe,
+            docs/method.md#pretraining-recipe).
         hparams: timm's hparams, e.g. ``dict(translate_const=100, img_mean=(124, 116, 104))``; None for timm's
             defaults (fill 128).
         transforms: timm's op set (names, or a ``{name: weight}`` dict); None for the config string's.

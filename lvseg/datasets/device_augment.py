@@ -7,14 +7,15 @@ image's bytes and its label-map row (:mod:`lvseg.datasets.image_bytes`); the mod
 path's (:mod:`lvseg.datasets.token_label_transforms`, timm's recipe) in the same order, crop -> flip ->
 RandAugment, with the same distributions, and records the same geometry:
 
-- ``boxes``: the crop ``(x1, y1, x2, y2)`` in fractions of the decoded image;
+- ``boxes``: the crop ``(x1, y1, x2, y2)`` in fractions of the decoded (upright) image;
 - ``flips``: a horizontal flip of the crop;
 - ``affines``: RandAugment's rotations, shears and translations, composed, as an ``F.affine_grid`` theta from
   the final image to the cropped and flipped one,
 
-which is what :func:`lvseg.datasets.token_labels.dense_token_targets` reads. Random numbers come from torch's
-generator on the CPU (seeded per training step by ``StepSeedHook``), a few per image; the pixels stay on the
-device.
+which is what :func:`lvseg.datasets.token_labels.dense_token_targets` reads (docs/method.md#label-map-geometry).
+The crop box is in fractions of the image turned upright by its EXIF orientation, as on the CPU path. Random
+numbers come from torch's generator on the CPU (seeded per training step by ``StepSeedHook``), a few per image;
+the pixels stay on the device.
 """
 from __future__ import annotations
 
@@ -203,7 +204,8 @@ class DeviceTokenLabelAugment:
 
     Args:
         size: output ``(height, width)`` in pixels, or one int for a square. Default 224.
-        scale: range of the crop's area, fraction of the image area. Default (0.08, 1.0) (the recipe's).
+        scale: range of the crop's area, fraction of the image area. Default (0.08, 1.0) (the recipe's,
+            docs/method.md#pretraining-recipe).
         ratio: range of the crop's aspect ratio (width / height). Default (3/4, 4/3).
         interpolation: ``'random'`` (bilinear or bicubic per image, the recipe's), ``'bilinear'`` or
             ``'bicubic'``.
