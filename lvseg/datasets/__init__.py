@@ -1,6 +1,8 @@
 """Datasets for lvseg, registered in mmseg's ``DATASETS``: ImageNet with token-label maps, the packed label store,
 the transforms that record crop, flip and affine."""
 from .class_file import ClassFileSegDataset
+from .device_augment import DeviceTokenLabelAugment
+from .image_bytes import LoadImageBytes, PackImageBytes
 from .imagenet import ImageNetTokenLabelDataset
 from .label_store import LabelStore, LabelStoreError, LabelStoreWriter
 from .token_label_loading import LoadTokenLabelMap
@@ -13,11 +15,14 @@ from .token_label_transforms import (
 
 __all__ = [
     'ClassFileSegDataset',
+    'DeviceTokenLabelAugment',
     'ImageNetTokenLabelDataset',
     'LabelStore',
     'LabelStoreError',
     'LabelStoreWriter',
+    'LoadImageBytes',
     'LoadTokenLabelMap',
+    'PackImageBytes',
     'PackTokenLabelInputs',
     'RandAugmentWithAffine',
     'RandomFlipWithBox',

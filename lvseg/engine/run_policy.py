@@ -5,6 +5,8 @@ mmseg's or mim's ``train.py`` with an lvseg config).
 Each edit is logged once by the runner and listed under ``run_policy`` in the config it dumps to the work dir:
 
 - ``default_hooks`` entries set to None are removed (mmengine accepts None for its own six default hooks only);
+- ``augment_on='device'``: the train pipeline's augmentation moves to the model's data preprocessor
+  (:mod:`.augment_on`);
 - without CUDA: AMP off, and for distributed runs gloo, BN for SyncBN, DDP without device ids; on a GPU without
   bfloat16: fp16 AMP with loss scaling (:mod:`.device_fallbacks`);
 - mmengine's ``CheckpointHook`` becomes :class:`~.checkpoint_hook.AtomicCheckpointHook` (same arguments);
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from mmengine.config import Config
 
+from .augment_on import apply_augment_on
 from .bad_samples import guard_datasets
 from .checkpoint_hook import use_atomic_checkpoint_hook
 from .config_checks import SPLITS, ConfigError, leaf_datasets
@@ -54,6 +57,7 @@ def check_seeded_sampling(cfg: Config) -> None:
 def apply_run_policy(cfg: Config) -> list[str]:
     """Edit ``cfg`` in place as the module describes; return one line per change."""
     changes = drop_disabled_hooks(cfg)
+    changes += apply_augment_on(cfg)
     changes += adapt_config_to_cpu(cfg, distributed=cfg.get('launcher', 'none') != 'none')
     changes += adapt_amp_to_gpu(cfg)
     changes += use_atomic_checkpoint_hook(cfg)

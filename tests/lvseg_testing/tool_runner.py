@@ -8,6 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / 'configs/demo/upernet_lvvit-demo_synthetic-128.py'
+PRETRAIN_DEMO_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
 
 
 def run_tool(*args: str, nproc: int = 0, timeout: int = 900, env: dict | None = None,

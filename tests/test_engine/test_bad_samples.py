@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from lvseg_testing.reliability_runner import run_failing_tool
-from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides
+from lvseg_testing.tool_runner import DEMO_CONFIG, PRETRAIN_DEMO_CONFIG, demo_overrides
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
@@ -15,7 +15,6 @@ from lvseg.demo.mask_label_maps import write_label_maps_from_masks
 from lvseg.demo.synthetic import write_imagenet_layout
 from lvseg.engine.bad_samples import SKIPPED_KEY, BadSampleError, CheckedDataset, SkippedSamplesHook
 
-PRETRAIN_DEMO_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
 IMAGE, ANNOTATION = 'images/training/ADE_train_{:08d}.jpg', 'annotations/training/ADE_train_{:08d}.png'
 
 

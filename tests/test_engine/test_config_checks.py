@@ -2,14 +2,13 @@
 import pytest
 import torch
 from lvseg_testing.reliability_runner import run_failing_tool
-from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides
+from lvseg_testing.tool_runner import DEMO_CONFIG, PRETRAIN_DEMO_CONFIG, REPO, demo_overrides
 from mmengine.config import Config
 
 from lvseg.engine.config_checks import ConfigError, check_config
 from lvseg.models.backbones.lvvit import LVViT
 
 HEADLINE_CONFIG = REPO / 'configs/upernet_lvvit.py'
-PRETRAIN_DEMO_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
 
 
 def demo_config(ade_root, tmp_path, **options) -> Config:

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
+from lvseg_testing.tool_runner import DEMO_CONFIG, PRETRAIN_DEMO_CONFIG, REPO, demo_overrides, run_tool
 from mmengine.dataset import DefaultSampler
 from mmengine.dataset import sampler as mmengine_sampler
 
@@ -20,8 +20,6 @@ from lvseg.engine.bad_samples import CheckedDataset
 from lvseg.engine.config_checks import ConfigError
 from lvseg.engine.mid_epoch_resume import ResumableEpochBasedTrainLoop, ResumableSampler, SeededIndex
 from lvseg.engine.step_seed import StepSeedHook, seed_all
-
-PRETRAIN_DEMO_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
 
 
 def scalars(work_dir) -> list[dict]:

@@ -2,17 +2,24 @@
 import re
 
 import pytest
-from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, pretrain_overrides, run_tool
+from lvseg_testing.tool_runner import (
+    DEMO_CONFIG,
+    PRETRAIN_DEMO_CONFIG,
+    REPO,
+    demo_overrides,
+    pretrain_overrides,
+    run_tool,
+)
 
 from lvseg.checkpoints.safe_load import load_checkpoint_file
 
 pytestmark = pytest.mark.slow
-PRETRAIN_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
+
 
 
 def test_pretrain_evaluates_checkpoints_resumes_and_hands_over(imagenet_root, ade_root, tmp_path):
     work = tmp_path / 'pretrain'
-    trained = run_tool('pretrain.py', str(PRETRAIN_CONFIG), '--work-dir', str(work),
+    trained = run_tool('pretrain.py', str(PRETRAIN_DEMO_CONFIG), '--work-dir', str(work),
                        *pretrain_overrides(imagenet_root, epochs=2))
     log = trained.stdout + trained.stderr
     assert len(re.findall(r'Epoch\(val\) \[\d+\]\[\d+/\d+\]\s+accuracy/top1: [\d.]+\s+accuracy/top5: [\d.]+', log)) == 2
@@ -22,7 +29,7 @@ def test_pretrain_evaluates_checkpoints_resumes_and_hands_over(imagenet_root, ad
     assert {'backbone.pos_embed', 'head.weight', 'aux_head.weight'} <= set(checkpoint['state_dict'])
     assert 'ema_state_dict' in checkpoint  # EMAHook: state_dict holds the EMA weights
 
-    resumed = run_tool('pretrain.py', str(PRETRAIN_CONFIG), '--work-dir', str(work), '--resume',
+    resumed = run_tool('pretrain.py', str(PRETRAIN_DEMO_CONFIG), '--work-dir', str(work), '--resume',
                        *pretrain_overrides(imagenet_root, epochs=3))
     assert 'resumed epoch: 2' in resumed.stdout + resumed.stderr
     assert (work / 'epoch_3.pth').is_file()
@@ -38,7 +45,7 @@ def test_pretrain_evaluates_checkpoints_resumes_and_hands_over(imagenet_root, ad
 
 
 def test_pretrain_with_two_processes_on_gloo(imagenet_root, tmp_path):
-    result = run_tool('pretrain.py', str(PRETRAIN_CONFIG), '--work-dir', str(tmp_path),
+    result = run_tool('pretrain.py', str(PRETRAIN_DEMO_CONFIG), '--work-dir', str(tmp_path),
                       *pretrain_overrides(imagenet_root, epochs=1), nproc=2)
     log = result.stdout + result.stderr
     assert 'Distributed training: True' in log and 'GPU number: 2' in log

@@ -6,6 +6,10 @@
 # Augmentation of the official training script: random-resized crop 0.08-1 with random interpolation,
 # horizontal flip, RandAugment rand-m9-mstd0.5-inc1 (its rotations, shears and translations move the
 # token labels too), random erasing 0.25 (in the model's data preprocessor); no image mixup/cutmix.
+# augment_on='device': the loader workers only read each image's bytes and its map; the model's data preprocessor
+# decodes (nvjpeg on CUDA) and runs this crop, flip and RandAugment, batched, on the training device
+# (lvseg/engine/augment_on.py). 'cpu': the workers run train_pipeline as written.
+augment_on = 'cpu'
 dataset_type = 'ImageNetTokenLabelDataset'
 data_root = 'data/imagenet'
 num_classes = 1000

@@ -1,4 +1,5 @@
-"""Batch preparation for token-labeling pretraining: normalize, random-erase, stack the token-label fields."""
+"""Batch preparation for token-labeling pretraining: normalize, random-erase, stack the token-label fields; with
+``augment_on='device'``, decode and augment the batch first."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -10,6 +11,14 @@ from mmengine.structures import BaseDataElement
 from mmseg.registry import MODELS
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.data.random_erasing import RandomErasing
+
+from ...datasets.device_augment import (
+    UNDECODABLE_POLICIES,
+    DeviceTokenLabelAugment,
+    decode_images,
+    replace_undecodable,
+)
+from ...datasets.image_bytes import ORIENTATION_KEY
 
 
 class TokenLabelBatch(NamedTuple):
@@ -68,6 +77,15 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
     code uses); and, when the batch has data samples, stack their label fields into ``token_labels``
     (:class:`TokenLabelBatch`), passed to the model's ``forward`` as a keyword.
 
+    With ``device_augment`` (set by ``augment_on='device'``, :mod:`lvseg.engine.augment_on`), a training batch
+    may arrive encoded: ``inputs`` a list of 1-D uint8 tensors, the file bytes (``PackImageBytes``). Such a batch
+    is decoded on this pre-processor's device and turned upright by the samples' ``exif_orientation``
+    (:func:`~lvseg.datasets.device_augment.decode_images`; images that cannot be decoded go through
+    ``undecodable``), augmented there
+    (:class:`~lvseg.datasets.device_augment.DeviceTokenLabelAugment`, which also gives the crop boxes, flips
+    and affines of ``token_labels``), then normalized (the decoder gives RGB: ``bgr_to_rgb`` does not apply)
+    and random-erased as above. Decoded batches (validation) take the steps above.
+
     Args:
         mean: per-channel mean in 0-255 RGB. Default: ImageNet's (timm's ``IMAGENET_DEFAULT_MEAN`` x 255).
         std: per-channel std in 0-255 RGB. Default: ImageNet's.
@@ -77,16 +95,27 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
         random_erasing_mode: fill of the erased box, 'pixel' = per-pixel normal noise (official ``--remode``).
         pad_size_divisor: pad the batch's height and width to a multiple of this. Default: 1.
         non_blocking: non-blocking host-to-device copies.
+        device_augment: :class:`~lvseg.datasets.device_augment.DeviceTokenLabelAugment` arguments for encoded
+            training batches; None (default): batches arrive decoded and augmented.
+        undecodable: bad-sample policy for an encoded image that cannot be decoded: ``'error'`` (default: raise
+            ``BadSampleError`` naming the file) or ``'skip'`` (train on a copy of another sample of the batch,
+            reported to ``SkippedSamplesHook``); ``augment_on='device'`` sets it from the config's
+            ``bad_samples``.
     """
 
     def __init__(self, mean: Sequence[float] = tuple(255 * m for m in IMAGENET_DEFAULT_MEAN),
                  std: Sequence[float] = tuple(255 * s for s in IMAGENET_DEFAULT_STD), bgr_to_rgb: bool = True,
                  random_erasing_prob: float = 0.25, random_erasing_mode: str = 'pixel',
-                 pad_size_divisor: int = 1, non_blocking: bool = False) -> None:
+                 pad_size_divisor: int = 1, non_blocking: bool = False, device_augment: dict | None = None,
+                 undecodable: str = 'error') -> None:
         super().__init__(mean=mean, std=std, pad_size_divisor=pad_size_divisor, bgr_to_rgb=bgr_to_rgb,
                          non_blocking=non_blocking)
+        if undecodable not in UNDECODABLE_POLICIES:
+            raise ValueError(f'undecodable must be one of {UNDECODABLE_POLICIES}, got {undecodable!r}')
         self.random_erasing_prob = random_erasing_prob
         self.random_erasing_mode = random_erasing_mode
+        self.device_augment = DeviceTokenLabelAugment(**device_augment) if device_augment is not None else None
+        self.undecodable = undecodable
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """``data``: ``inputs`` (a list of ``(3, H, W)`` uint8 tensors or a batch) and ``data_samples``.
@@ -94,11 +123,40 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
         Returns ``{'inputs': (B, 3, H, W) float, 'data_samples': [...], 'token_labels': TokenLabelBatch}``
         (``token_labels`` None when the samples carry no ``gt_label``).
         """
+        if _is_encoded(data['inputs']):
+            return self._decode_and_augment(data, training)
         data = super().forward(data, training)
-        if training and self.random_erasing_prob > 0:
-            erase = RandomErasing(self.random_erasing_prob, mode=self.random_erasing_mode,
-                                  device=data['inputs'].device)
-            data['inputs'] = erase(data['inputs'])
+        if training:
+            data['inputs'] = self._erase(data['inputs'])
         samples = data['data_samples']
         data['token_labels'] = stack_token_labels(samples) if samples and 'gt_label' in samples[0] else None
         return data
+
+    def _erase(self, inputs: torch.Tensor) -> torch.Tensor:
+        """timm's random erasing of a normalized training batch ``(B, 3, H, W)``."""
+        if self.random_erasing_prob <= 0:
+            return inputs
+        return RandomErasing(self.random_erasing_prob, mode=self.random_erasing_mode, device=inputs.device)(inputs)
+
+    def _decode_and_augment(self, data: dict, training: bool) -> dict:
+        """The encoded-batch path of :meth:`forward` (see the class)."""
+        if self.device_augment is None or not training:
+            raise ValueError('this batch holds encoded images (file bytes): only training batches of '
+                             "augment_on='device' are decoded here (device_augment set); validation and test "
+                             'pipelines must load images (LoadImageFromFile)')
+        samples = list(data['data_samples'])
+        orientations = [sample.metainfo.get(ORIENTATION_KEY, 1) for sample in samples]
+        images, problems = decode_images(data['inputs'], self.device, orientations)
+        replace_undecodable(images, samples, problems, self.undecodable)
+        data['data_samples'][:] = samples  # in place: hooks read the skipped samples from the batch
+        batch = self.device_augment(images)
+        inputs = self._erase(batch.images.float().sub_(self.mean).div_(self.std))
+        samples = self.cast_data(samples)
+        labels = stack_token_labels(samples)._replace(boxes=batch.boxes, flips=batch.flips, affines=batch.affines)
+        return {'inputs': inputs, 'data_samples': samples, 'token_labels': labels}
+
+
+def _is_encoded(inputs: object) -> bool:
+    """Whether a batch's ``inputs`` are file bytes: a list of 1-D uint8 tensors."""
+    return (isinstance(inputs, (list, tuple)) and len(inputs) > 0 and isinstance(inputs[0], torch.Tensor)
+            and inputs[0].dim() == 1 and inputs[0].dtype == torch.uint8)
