@@ -103,19 +103,3 @@ def test_activation_checkpointing_gives_the_same_outputs_and_gradients():
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
 
 
-def test_frozen_stages_stop_gradients_and_keep_bn_in_eval():
-    backbone = LVViT('tiny', frozen_stages=2, pyramid='none').train()
-    assert not backbone.patch_embed.conv1.weight.requires_grad
-    assert not backbone.pos_embed.requires_grad and not backbone.cls_token.requires_grad
-    assert not any(p.requires_grad for p in backbone.blocks[1].parameters())
-    assert all(p.requires_grad for p in backbone.blocks[2].parameters())
-    assert not backbone.patch_embed.bn1.training and backbone.blocks[2].training
-
-
-def test_layer_depths_for_layer_decay():
-    backbone = LVViT('tiny', pyramid='none')
-    assert backbone.get_layer_depth('pos_embed') == (0, 14)
-    assert backbone.get_layer_depth('patch_embed.conv1.weight') == (0, 14)
-    assert backbone.get_layer_depth('blocks.0.attn.qkv.weight') == (1, 14)
-    assert backbone.get_layer_depth('blocks.11.mlp.fc2.bias') == (12, 14)
-    assert backbone.get_layer_depth('norm.weight') == (13, 14)

@@ -107,14 +107,6 @@ def test_forward_tokens_agree_with_mmseg_forward():
     assert backbone.embed_dims == 32
 
 
-def test_layer_depths_for_layer_decay():
-    backbone = TokenViT(**TINY)
-    names = {name: backbone.get_layer_depth(name)[0] for name, _ in backbone.named_parameters()}
-    assert names['patch_embed.projection.weight'] == names['pos_embed'] == names['cls_token'] == 0
-    assert names['layers.0.attn.attn.in_proj_weight'] == 1 and names['layers.1.ffn.layers.1.bias'] == 2
-    assert backbone.get_layer_depth('ln1.weight') == (3, 4)
-
-
 @pytest.mark.slow
 def test_deit_pretrains_with_token_labeling_then_fine_tunes_and_tests(imagenet_root, ade_root, tmp_path):  # noqa: F811
     """configs/pretrain/deit-s_tokenlabel_8xb128-310e_in1k-224.py at a small width -> configs/demo/upernet_deit-demo
