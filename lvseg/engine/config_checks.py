@@ -73,8 +73,12 @@ def _check_work_dir(work_dir: str | None) -> list[str]:
 
 
 def leaf_datasets(dataset: Mapping | None, key: str) -> Iterator[tuple[str, Mapping]]:
-    """The data set configs below ``dataset``, through mmengine's wrappers, with their config keys."""
+    """The data set configs below ``dataset``, through mmengine's wrappers, with their config keys (as the user
+    wrote them: the ``CheckedDataset`` that the runner wraps around every data set adds nothing to a key)."""
     if not isinstance(dataset, Mapping):
+        return
+    if dataset.get('type') == 'CheckedDataset':
+        yield from leaf_datasets(dataset.get('dataset'), key)
         return
     for wrapper_key in _WRAPPER_KEYS:
         inner = dataset.get(wrapper_key)

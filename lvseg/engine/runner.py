@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from mmengine.config import Config
 from mmengine.fileio import LocalBackend, get_file_backend
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import load_state_dict
@@ -118,6 +118,8 @@ class LvsegRunner(Runner):
         checkpoint = load_checkpoint(filename, map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
+        if isinstance(model, BaseTTAModel):  # --tta: the checkpoint is the wrapped segmentor's (as mmengine loads it)
+            model = model.module
         state_dict = _revised(checkpoint.get('state_dict', checkpoint), revise_keys)
         fit = state_dict_fit(model.state_dict(), state_dict)
         if not fit.exact:

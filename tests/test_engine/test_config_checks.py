@@ -144,3 +144,13 @@ def test_a_pretrained_backbone_of_another_size_is_named(ade_root, tmp_path):
     [line] = [line for line in failed.stderr.splitlines() if line.startswith('error: ')]
     assert line.startswith(f'error: checkpoint {tmp_path}/narrow.pth holds a') and 'Traceback' not in failed.stderr
     assert 'of depth 8 and embed dim 64, but this backbone has depth 8 and embed dim 128' in line
+
+
+def test_problems_name_the_keys_the_user_wrote_after_the_runner_wrapped_the_data_sets(ade_root, tmp_path):
+    from lvseg.engine.run_policy import apply_run_policy
+
+    cfg = demo_config(ade_root, tmp_path, **{'val_dataloader.dataset.data_root': str(tmp_path / 'nowhere')})
+    apply_run_policy(cfg)
+    assert cfg.val_dataloader.dataset.type == 'CheckedDataset'
+    [line] = problems(cfg, ('val',))
+    assert line.startswith('val_dataloader.dataset.data_root: ')
