@@ -17,7 +17,7 @@ from tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
 
 from lvseg.engine.bad_samples import CheckedDataset
 from lvseg.engine.config_checks import ConfigError
-from lvseg.engine.mid_epoch_resume import ResumableEpochBasedTrainLoop, ResumableSampler, SeededIndex
+from lvseg.engine.mid_epoch_resume import ResumableEpochBasedTrainLoop, ResumableSampler, SeededIndex, seed_sample
 from lvseg.engine.step_seed import StepSeedHook, seed_all
 
 PRETRAIN_DEMO_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
@@ -131,6 +131,14 @@ def test_checked_dataset_augments_a_seeded_sample_alike_whatever_was_drawn_befor
     assert dataset[SeededIndex(2, seed=99)] == first
     assert dataset[SeededIndex(2, seed=100)] != first
     assert dataset[2] != dataset[2]  # a plain index leaves the generators alone
+
+
+def test_a_seeded_sample_reseeds_the_cpu_generators_without_queueing_accelerator_reseeds(monkeypatch):
+    seed_all(99)
+    expected = random.random(), float(np.random.rand()), float(torch.rand(()))
+    monkeypatch.setattr(torch, 'manual_seed', lambda seed: pytest.fail('torch.manual_seed formats a stack trace'))
+    seed_sample(SeededIndex(0, seed=99))
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
 
 
 @pytest.mark.slow

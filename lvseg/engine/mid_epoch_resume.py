@@ -41,11 +41,12 @@ class SeededIndex(int):
 
 
 def seed_sample(index: int) -> None:
-    """Reseed Python's, numpy's and torch's global generators with ``index.seed`` if ``index`` is a
-    :class:`SeededIndex`; leave them alone for a plain index."""
+    """Reseed Python's, numpy's and torch's CPU generators with ``index.seed`` if ``index`` is a
+    :class:`SeededIndex`; leave them alone for a plain index. (A sample's augmentations run on the CPU: the
+    accelerators' generators are left alone, which saves the cost of their queued reseeds, see ``seed_all``.)"""
     seed = getattr(index, 'seed', None)
     if seed is not None:
-        seed_all(seed)
+        seed_all(seed, accelerators=False)
 
 
 @DATA_SAMPLERS.register_module()
