@@ -2,6 +2,7 @@
 from .class_file import ClassFileSegDataset
 from .imagenet import ImageNetTokenLabelDataset
 from .label_store import LabelStore, LabelStoreError, LabelStoreWriter
+from .lazy_images import LoadLazyImageFromFile
 from .token_label_loading import LoadTokenLabelMap
 from .token_label_transforms import (
     PackTokenLabelInputs,
@@ -17,6 +18,7 @@ __all__ = [
     'LabelStore',
     'LabelStoreError',
     'LabelStoreWriter',
+    'LoadLazyImageFromFile',
     'LoadTokenLabelMap',
     'PackTokenLabelInputs',
     'RandAugmentWithAffine',
