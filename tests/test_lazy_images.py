@@ -1,4 +1,5 @@
-"""Lazily decoded training images: the same samples as mmcv's loading, and exact crops from reduced JPEG decodes."""
+"""Lazily decoded training images: the pixels of mmcv's loading, the draws of timm's crop, exact boxes from reduced
+JPEG decodes, and torch's resampling within rounding of PIL's."""
 import random
 import shutil
 from io import BytesIO
@@ -16,7 +17,7 @@ from test_token_labels import PIPELINES, quadrant_image
 from tool_runner import REPO
 
 import lvseg  # noqa: F401  (registers the transforms)
-from lvseg.datasets.lazy_images import LoadLazyImageFromFile, decode, open_image, resized_crop
+from lvseg.datasets.lazy_images import LoadLazyImageFromFile, decode, open_image, resize, resized_crop
 from lvseg.datasets.token_label_transforms import PackTokenLabelInputs, RandomResizedCropWithBox
 from lvseg.engine.bad_samples import BadSampleError, CheckedDataset
 
@@ -41,36 +42,62 @@ def run(transforms, results: dict, seed: int) -> dict:
     return PackTokenLabelInputs()(results)
 
 
-def assert_same_sample(packed: dict, expected: dict) -> None:
-    assert torch.equal(packed['inputs'], expected['inputs'])
+def assert_same_geometry(packed: dict, expected: dict) -> None:
     for key in ('token_label_box', 'token_label_flip', 'token_label_affine'):
         assert torch.equal(packed['data_samples'].get(key), expected['data_samples'].get(key)), key
 
 
-@pytest.mark.parametrize('pipeline', PIPELINES.values(), ids=PIPELINES.keys())
-def test_pil_images_go_through_the_transforms_as_bgr_arrays_do(pipeline):
-    """An RGB PIL image gives the same packed BGR pixels and geometry as its BGR ndarray, draw for draw."""
-    transforms = [TRANSFORMS.build(cfg) for cfg in pipeline]
+def recipe_pipeline() -> list:
+    return Config.fromfile(RECIPE).train_dataloader.dataset.pipeline
+
+
+def textured_quadrants() -> np.ndarray:
     image = quadrant_image(180, 240)
     image[::5, ::3] = 40  # texture, so that resampling differences would show
+    return image
+
+
+def test_flip_randaugment_and_pack_treat_an_rgb_pil_image_as_its_bgr_array():
+    transforms = [TRANSFORMS.build(t) for t in recipe_pipeline() if t.type in ('RandomFlipWithBox',
+                                                                              'RandAugmentWithAffine')]
+    image = textured_quadrants()
+    for seed in range(12):
+        as_array = run(transforms, {'img': image.copy()}, seed)
+        as_pil = run(transforms, {'img': Image.fromarray(image[..., ::-1].copy())}, seed)
+        assert_same_geometry(as_pil, as_array)
+        assert torch.equal(as_pil['inputs'], as_array['inputs'])
+
+
+def test_the_crop_of_a_pil_image_is_timms_within_2_grey_levels():
+    """Same box as the array's (timm's draw); torch's resampling of the pixels rounds like PIL's, up to 2 levels."""
+    crop = TRANSFORMS.build(next(t for t in recipe_pipeline() if t.type == 'RandomResizedCropWithBox'))
+    image = np.asarray(photo((320, 240)))[..., ::-1]  # BGR; crops from 0.08 (upsampled) to the whole photo
+    for seed in range(16):
+        as_array = run([crop], {'img': image.copy()}, seed)
+        as_pil = run([crop], {'img': Image.fromarray(image[..., ::-1].copy())}, seed)
+        assert_same_geometry(as_pil, as_array)
+        assert (as_pil['inputs'].int() - as_array['inputs'].int()).abs().max() <= 2
+
+
+@pytest.mark.parametrize('pipeline', PIPELINES.values(), ids=PIPELINES.keys())
+def test_pil_images_get_the_geometry_of_bgr_arrays(pipeline):
+    """Draw for draw, so the geometry tests of arrays (tests/test_token_labels.py) hold for PIL images."""
+    transforms = [TRANSFORMS.build(cfg) for cfg in pipeline]
+    image = textured_quadrants()
     for seed in range(6):
         as_array = run(transforms, {'img': image.copy()}, seed)
         as_pil = run(transforms, {'img': Image.fromarray(image[..., ::-1].copy())}, seed)
-        assert_same_sample(as_pil, as_array)
+        assert_same_geometry(as_pil, as_array)
+        assert (as_pil['inputs'].float() - as_array['inputs'].float()).abs().mean() < 1
 
 
-def test_a_lazily_opened_jpeg_gives_the_sample_of_mmcv_loading(tmp_path):
-    """Crops shrunk less than 2x decode at full scale: the recipe's sample is the one from mmcv's decoder."""
+def test_a_lazily_opened_jpeg_decodes_to_the_pixels_of_mmcv_loading(tmp_path):
     path = tmp_path / 'photo.jpg'
-    photo((320, 240)).save(path, quality=90)  # 320x240 -> 224: never shrunk 2x
-    cfg = Config.fromfile(RECIPE).train_dataloader.dataset.pipeline
-    transforms = [TRANSFORMS.build(t) for t in cfg if t.type not in ('LoadLazyImageFromFile', 'LoadTokenLabelMap',
-                                                                    'PackTokenLabelInputs')]
-    for seed in range(8):
-        lazy = LoadLazyImageFromFile()({'img_path': str(path)})
-        assert isinstance(lazy['img'], Image.Image) and lazy['ori_shape'] == (240, 320)
-        mmcv = TRANSFORMS.build(dict(type='LoadImageFromFile'))({'img_path': str(path)})
-        assert_same_sample(run(transforms, lazy, seed), run(transforms, mmcv, seed))
+    photo((320, 240)).save(path, quality=90)
+    lazy = LoadLazyImageFromFile()({'img_path': str(path)})
+    assert isinstance(lazy['img'], Image.Image) and lazy['ori_shape'] == lazy['img_shape'] == (240, 320)
+    mmcv = TRANSFORMS.build(dict(type='LoadImageFromFile'))({'img_path': str(path)})
+    assert np.array_equal(np.asarray(decode(lazy['img']))[..., ::-1], mmcv['img'])
 
 
 def test_a_crop_shrunk_2x_or_more_decodes_a_reduced_jpeg_with_the_same_box(tmp_path, monkeypatch):
@@ -109,6 +136,20 @@ def test_a_crop_shrunk_2x_or_more_decodes_a_reduced_jpeg_with_the_same_box(tmp_p
 
 def mean_difference(a: Image.Image, b: Image.Image) -> float:
     return float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean())
+
+
+@pytest.mark.parametrize('size', [(224, 224), (96, 160), (500, 380)], ids=['down', 'down, 2.6x', 'up'])
+@pytest.mark.parametrize('resample', [Image.Resampling.BILINEAR, Image.Resampling.BICUBIC], ids=['bilinear', 'bicubic'])
+def test_resize_by_torch_is_pils_up_to_rounding(size, resample):
+    image = photo((317, 251))
+    ours, pils = (np.asarray(im, dtype=int) for im in (resize(image, size, resample), image.resize(size, resample)))
+    assert ours.shape == pils.shape and np.abs(ours - pils).max() <= 2 and np.abs(ours - pils).mean() < 0.5
+
+
+def test_resize_leaves_other_filters_to_pil():
+    image = photo((317, 251))
+    assert np.array_equal(np.asarray(resize(image, (224, 224), Image.Resampling.LANCZOS)),
+                          np.asarray(image.resize((224, 224), Image.Resampling.LANCZOS)))
 
 
 def test_resized_crop_places_a_fractional_region_of_the_reduced_image():

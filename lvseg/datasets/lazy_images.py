@@ -22,11 +22,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 from PIL import ExifTags, Image, ImageOps
 
 JPEG_SCALES = (8, 4, 2)  # the DCT scalings libjpeg offers through PIL's draft: 1/8, 1/4, 1/2
+# PIL filters that torch's uint8 kernels compute (antialiased, PIL's kernels and border handling)
+TORCH_FILTERS = {Image.Resampling.BILINEAR: 'bilinear', Image.Resampling.BICUBIC: 'bicubic'}
 _SIXTEEN_BIT_MODES = frozenset({'I;16', 'I;16L', 'I;16B', 'I;16N', 'I'})  # grey, more than 8 bits
 
 
@@ -62,8 +66,8 @@ def resized_crop(image: Image.Image, box: Sequence[int], size: tuple[int, int], 
 
     A JPEG not yet decoded is decoded at the largest DCT scaling ``1/s`` (:data:`JPEG_SCALES`) that leaves the
     region at least ``size`` (so when it is shrunk ``s`` times or more), and the region ``box / s`` of the
-    reduced image is resampled (see the module). Otherwise this is ``decode(image).crop(box).resize(size)``,
-    the pixels of timm's (torchvision's) resized crop.
+    reduced image is resampled (see the module). Otherwise this is ``resize(decode(image).crop(box))``: the
+    pixels of timm's (torchvision's) resized crop, up to 2 grey levels (see :func:`resize`).
 
     Args:
         image: A PIL image, decoded or just opened (:func:`open_image`).
@@ -76,9 +80,29 @@ def resized_crop(image: Image.Image, box: Sequence[int], size: tuple[int, int], 
     full_width = image.width
     drafted = image.draft(image.mode, (image.width // scale, image.height // scale)) if scale > 1 else None
     if drafted is None:  # not shrunk 2x, not a JPEG, or already decoded
-        return decode(image).crop(tuple(box)).resize(size, resample)
+        return resize(decode(image).crop(tuple(box)), size, resample)
     scale = full_width / drafted[1][2]  # draft answers the full image's extent in the reduced image's pixels
     return decode(image).resize(size, resample, box=tuple(x / scale for x in box))
+
+
+def resize(image: Image.Image, size: tuple[int, int], resample: int) -> Image.Image:
+    """``image.resize(size, resample)``; an RGB image's bilinear or bicubic resampling by torch's uint8 kernels.
+
+    torch's antialiased uint8 resampling follows PIL's (same kernels, support and borders) and is vectorized:
+    3 to 6 times as fast as PIL's on an AVX2 CPU for the crops of a 224-pixel random-resized crop, within 2
+    grey levels of PIL's (rounding). Other filters and modes are PIL's own.
+
+    Args:
+        image: A decoded PIL image.
+        size: ``(width, height)`` of the output, in pixels.
+        resample: PIL's resampling filter (``Image.Resampling``).
+    """
+    mode = TORCH_FILTERS.get(resample)
+    if mode is None or image.mode != 'RGB':
+        return image.resize(size, resample)
+    pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None]  # (1, 3, h, w), channels last: no copy
+    planes = F.interpolate(pixels, size=(size[1], size[0]), mode=mode, antialias=True)[0].numpy()  # (3, H, W)
+    return Image.merge('RGB', [Image.fromarray(plane) for plane in planes])  # interleaves far faster than numpy
 
 
 def _loaded(image: Image.Image) -> Image.Image:
