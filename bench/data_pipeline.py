@@ -17,11 +17,12 @@ The pipelines are the rows of :data:`PIPELINES`; each names the pipelines its sp
   interpolation='random')`` on ``PIL.Image.open(path).convert('RGB')`` (random-resized crop, flip,
   RandAugment, to a normalized float tensor), as timm's ``ImageDataset`` loads a training sample.
 - **timm+map**: the same plus ``torch.load`` of the image's per-file map, as the official TokenLabeling loader.
-- **lvseg-files** / **lvseg-store**: ``train_dataloader.dataset`` of ``configs/pretrain/lvvit-s_tokenlabel_in1k-224.py``
-  (``ImageNetTokenLabelDataset`` with the train pipeline of ``configs/_base_/datasets/imagenet_tokenlabel.py``),
-  wrapped in ``CheckedDataset`` as the tools wrap it, indexed with the seeded indices of its
-  ``ResumableSampler``; maps from the per-file ``.pt`` files or from the packed store. Its output is a
-  ``uint8`` image and the label fields (normalization and random erasing happen on the training device).
+- **lvseg** / **lvseg-files** / **lvseg-store**: ``train_dataloader.dataset`` of
+  ``configs/pretrain/lvvit-s_tokenlabel_in1k-224.py`` (``ImageNetTokenLabelDataset`` with the train pipeline of
+  ``configs/_base_/datasets/imagenet_tokenlabel.py``), wrapped in ``CheckedDataset`` as the tools wrap it,
+  indexed with the seeded indices of its ``ResumableSampler``; without maps, with the per-file ``.pt`` maps, or
+  with the packed store. Its output is a ``uint8`` image and the label fields (normalization and random
+  erasing happen on the training device).
 
 Timing: one process, ``torch.set_num_threads(1)`` and OpenCV without threads (mmengine's data-loader
 setting), so a figure is images/s per core. After one untimed warm-up pass, each round runs every pipeline
@@ -154,7 +155,8 @@ def lvseg_sample(**maps) -> Callable[[BenchData], Sample]:
 PIPELINES = (
     Pipeline('timm', timm_sample(read_map=False)),
     Pipeline('timm+map', timm_sample(read_map=True)),
-    Pipeline('lvseg-files', lvseg_sample(label_map_root='label_maps/train'), references=('timm', 'timm+map')),
+    Pipeline('lvseg', lvseg_sample(label_map_root=None), references=('timm',)),
+    Pipeline('lvseg-files', lvseg_sample(label_map_root='label_maps/train'), references=('timm+map',)),
     Pipeline('lvseg-store', lvseg_sample(label_map_root=None, label_store='label_store/train'),
              references=('timm', 'timm+map')),
 )
