@@ -9,7 +9,9 @@ at a reduced scale when its crop is shrunk 2x or more: the crop is drawn from th
 libjpeg scales the DCT by 1/2, 1/4 or 1/8 (PIL's ``Image.draft``), the largest scaling that still leaves the
 crop at least as many pixels as the output, and the crop is resampled from the reduced image at its exact
 (fractional) place. So the crop region, and the box recorded for the token labels, are those of a full
-decode; only the pixels' low-pass filter differs (DCT scaling, then the resampling's own).
+decode; only the pixels' low-pass filter differs (DCT scaling, then the resampling's own). Crops of a full
+decode are resampled by torch's vectorized uint8 kernels, PIL's filters at a fraction of PIL's cost
+(:func:`resize`).
 
 Conventions: a PIL image in ``results['img']`` holds RGB (PIL's order, what timm's ops expect), an ndarray
 holds BGR (mmcv's); ``PackTokenLabelInputs`` packs both as BGR, which the data preprocessor expects. Decoding
