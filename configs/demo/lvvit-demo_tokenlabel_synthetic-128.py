@@ -14,7 +14,7 @@ model = dict(
         drop_path_rate=0.0),
     num_classes=num_classes)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadLazyImageFromFile'),
     dict(type='LoadTokenLabelMap', num_classes=num_classes),
     dict(type='RandomResizedCropWithBox', size=img_size, scale=(0.25, 1.0), interpolation='random'),
     dict(type='RandomFlipWithBox', prob=0.5),

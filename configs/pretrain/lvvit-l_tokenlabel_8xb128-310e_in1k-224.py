@@ -8,7 +8,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5, end=300, convert_to_iter_based=True),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadLazyImageFromFile'),
     dict(type='LoadTokenLabelMap', num_classes=1000),
     dict(type='RandomResizedCropWithBox', size=224, scale=(0.08, 1.0), interpolation='random'),
     dict(type='RandomFlipWithBox', prob=0.5),

@@ -10,7 +10,7 @@ model = dict(backbone=dict(img_size=img_size),
              init_cfg=dict(type='Pretrained',
                            checkpoint='work_dirs/lvvit-s_tokenlabel_8xb128-310e_in1k-224/epoch_310.pth'))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadLazyImageFromFile'),
     dict(type='LoadTokenLabelMap', num_classes=1000),
     dict(type='RandomResizedCropWithBox', size=img_size, scale=(0.08, 1.0), interpolation='random'),
     dict(type='RandomFlipWithBox', prob=0.5),

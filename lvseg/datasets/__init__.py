@@ -5,6 +5,7 @@ from .device_augment import DeviceTokenLabelAugment
 from .image_bytes import LoadImageBytes, PackImageBytes
 from .imagenet import ImageNetTokenLabelDataset
 from .label_store import LabelStore, LabelStoreError, LabelStoreWriter
+from .lazy_images import LoadLazyImageFromFile
 from .token_label_loading import LoadTokenLabelMap
 from .token_label_transforms import (
     PackTokenLabelInputs,
@@ -21,6 +22,7 @@ __all__ = [
     'LabelStoreError',
     'LabelStoreWriter',
     'LoadImageBytes',
+    'LoadLazyImageFromFile',
     'LoadTokenLabelMap',
     'PackImageBytes',
     'PackTokenLabelInputs',

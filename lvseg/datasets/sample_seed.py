@@ -28,19 +28,28 @@ class SeededIndex(int):
         return SeededIndex, (int(self), self.seed)
 
 
-def seed_all(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators."""
+def seed_all(seed: int, accelerators: bool = True) -> None:
+    """Seed Python's, numpy's and torch's global generators.
+
+    With ``accelerators=False`` torch's CPU generator alone: ``torch.manual_seed`` also queues a reseed of the
+    CUDA, XPU and MTIA generators, formatting a Python stack trace for each (a fraction of a millisecond a call,
+    ``bench/data_pipeline.py``), a cost that per-sample seeding of CPU-only augmentations need not pay.
+    """
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    if accelerators:
+        torch.manual_seed(seed)
+    else:
+        torch.default_generator.manual_seed(seed)
 
 
 def seed_sample(index: int) -> None:
-    """Reseed Python's, numpy's and torch's global generators with ``index.seed`` if ``index`` is a
-    :class:`SeededIndex`; leave them alone for a plain index."""
+    """Reseed Python's, numpy's and torch's CPU generators with ``index.seed`` if ``index`` is a
+    :class:`SeededIndex`; leave them alone for a plain index. (A sample's augmentations run on the CPU: the
+    accelerators' generators are left alone, which saves the cost of their queued reseeds, see ``seed_all``.)"""
     seed = getattr(index, 'seed', None)
     if seed is not None:
-        seed_all(seed)
+        seed_all(seed, accelerators=False)
 
 
 class PerSampleSeeding:

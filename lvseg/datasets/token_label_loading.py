@@ -56,10 +56,11 @@ def check_token_label_map(topk: object, num_classes: int, source: str) -> Tensor
     logits, indices = topk[0], topk[1]
     if not torch.isfinite(logits).all():
         raise ValueError(f'{source}: {expected}, found non-finite logits')
-    fractional = indices[indices != indices.round()]  # NaN counts as fractional
-    if fractional.numel():
+    rounded = indices.round()
+    if not torch.equal(indices, rounded):  # NaN counts as fractional
+        fractional = indices[indices != rounded]
         raise ValueError(f'{source}: {expected}, found non-integral class indices, e.g. {fractional[0].item()}')
-    low, high = indices.min().item(), indices.max().item()
+    low, high = (value.item() for value in torch.aminmax(indices))
     if low < 0 or high >= num_classes:
         raise ValueError(f'{source}: {expected}, found class indices from {low:g} to {high:g}')
     return topk.to(torch.float16)
@@ -69,12 +70,13 @@ def check_token_label_map(topk: object, num_classes: int, source: str) -> Tensor
 class LoadTokenLabelMap(BaseTransform):
     """Load an image's token-label map into ``results['token_label_topk']``.
 
-    The map is read from the file ``results['token_label_path']`` with :func:`read_token_label_map`, or,
-    when ``results['token_label_store']`` names a packed store, with
-    :meth:`~lvseg.datasets.label_store.LabelStore.get` of ``results['token_label_key']``. The transform
-    opens each store once and keeps it (each process maps the store's files on its first read), and checks
-    that the store's ``num_classes`` is this transform's. Either way the map is checked with
-    :func:`check_token_label_map` and stored as a ``(2, k, h, w)`` float16 tensor, which
+    The map is read from the file ``results['token_label_path']`` with :func:`read_token_label_map` and
+    checked with :func:`check_token_label_map`, or, when ``results['token_label_store']`` names a packed
+    store, with :meth:`~lvseg.datasets.label_store.LabelStore.get` of ``results['token_label_key']``. The
+    transform opens each store once and keeps it (each process maps the store's files on its first read),
+    and checks that the store's ``num_classes`` is this transform's; a store's values were checked when its
+    rows were written (:class:`~lvseg.datasets.label_store.LabelStoreWriter`), so its rows are not checked
+    again. Either way the map is stored as a ``(2, k, h, w)`` float16 tensor, which
     ``PackTokenLabelInputs`` packs into the data sample. A sample with neither (a data set without maps,
     where the model broadcasts the image label to every token) passes through unchanged, so one pipeline
     serves data with and without maps.
@@ -93,14 +95,10 @@ class LoadTokenLabelMap(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         store_root, path = results.get(STORE_KEY), results.get(PATH_KEY)
-        if store_root is not None:
-            key = results[STORE_ENTRY_KEY]
-            topk, source = self._store(store_root).get(key), f'{key} in label store {store_root}'
+        if store_root is not None:  # a store's rows were checked when written, its classes when opened
+            results[TOPK_KEY] = self._store(store_root).get(results[STORE_ENTRY_KEY])
         elif path is not None:
-            topk, source = read_token_label_map(path), path
-        else:
-            return results
-        results[TOPK_KEY] = check_token_label_map(topk, self.num_classes, source)
+            results[TOPK_KEY] = check_token_label_map(read_token_label_map(path), self.num_classes, path)
         return results
 
     def _store(self, root: str) -> LabelStore:

@@ -1,10 +1,10 @@
 """mmcv transforms that record the geometry of a training image, so token labels stay aligned with it.
 
 Token labeling reads each token's label from an annotator's score map of the whole original image
-(:mod:`lvseg.models.classifiers.token_labels`). These transforms change ``results['img']`` (HWC uint8 BGR, as
-mmcv's ``LoadImageFromFile`` gives it) like their timm counterparts and never touch the map: they record
-where the final image came from, in three keys, so a batch carries a few numbers per image and
-:func:`~lvseg.models.classifiers.token_labels.dense_token_targets` does the dense work on the device:
+(:mod:`lvseg.models.classifiers.token_labels`). These transforms change ``results['img']`` like their timm
+counterparts and never touch the map: they record where the final image came from, in three keys, so a
+batch carries a few numbers per image and :func:`~lvseg.models.classifiers.token_labels.dense_token_targets` does the
+dense work on the device:
 
 - ``token_label_box``: float32 ``(x1, y1, x2, y2)``, the crop in fractions of the original image;
 - ``token_label_flip``: bool, a horizontal flip of the crop;
@@ -14,6 +14,11 @@ where the final image came from, in three keys, so a batch carries a few numbers
 The record always means "crop, then flip, then affine", whatever order the transforms ran in: each one
 composes its own operation onto the end of that chain (see :func:`append_crop`, :func:`append_flip`,
 :func:`append_affine`). Absent keys mean no crop, no flip, no affine.
+
+``results['img']`` is an HWC uint8 BGR ndarray (as mmcv's ``LoadImageFromFile`` gives it) or an RGB PIL image
+(``LoadLazyImageFromFile``, :mod:`lvseg.datasets.lazy_images`, which leaves it undecoded until the crop);
+each transform gives back the kind it got, and the PIL kind skips the ndarray <-> PIL conversions of the
+other.
 """
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ from mmseg.registry import TRANSFORMS
 from PIL import Image
 from timm.data.auto_augment import posterize, rand_augment_transform
 from timm.data.transforms import RandomResizedCropAndInterpolation
+
+from .lazy_images import decode, resized_crop
 
 BOX_KEY, FLIP_KEY, AFFINE_KEY = 'token_label_box', 'token_label_flip', 'token_label_affine'
 TOPK_KEY = 'token_label_topk'  # (2, k, h, w) score map, put in ``results`` by the loading step
@@ -145,7 +152,10 @@ class RandomResizedCropWithBox(BaseTransform):
 
     Samples the crop with timm's ``get_params`` (so the same random stream gives the same crop as timm),
     crops and resizes with PIL like timm, sets ``img_shape`` and composes the crop into
-    ``token_label_box`` (fractions of the original image; see :func:`append_crop`).
+    ``token_label_box`` (fractions of the original image; see :func:`append_crop`). A PIL image not decoded
+    yet is decoded here, at a reduced JPEG scale when the crop is shrunk 2x or more
+    (:func:`~lvseg.datasets.lazy_images.resized_crop`): the crop is drawn from the full size first, so it
+    and the recorded box are the same as with a full decode.
 
     Args:
         size: Output ``(height, width)`` in pixels, or one int for a square. Default 224.
@@ -160,14 +170,20 @@ class RandomResizedCropWithBox(BaseTransform):
         self.crop = RandomResizedCropAndInterpolation(size, tuple(scale), tuple(ratio), interpolation)
 
     def transform(self, results: dict) -> dict:
-        image = Image.fromarray(results['img'])  # resizing is per channel: BGR stays BGR
-        width, height = image.size
+        img = results['img']
+        is_pil = isinstance(img, Image.Image)
+        image = img if is_pil else Image.fromarray(img)  # resizing is per channel: an array's BGR stays BGR
+        width, height = image.size  # a PIL image's header tells, before any decoding
         top, left, crop_h, crop_w = self.crop.get_params(image, self.crop.scale, self.crop.ratio)
         modes = self.crop.interpolation
         mode = random.choice(modes) if isinstance(modes, (tuple, list)) else modes
-        image = TF.resized_crop(image, top, left, crop_h, crop_w, list(self.crop.size), mode)
-        results['img'] = np.array(image)
-        results['img_shape'] = results['img'].shape[:2]
+        out_h, out_w = self.crop.size
+        if is_pil:
+            results['img'] = resized_crop(img, (left, top, left + crop_w, top + crop_h), (out_w, out_h),
+                                          TF.pil_modes_mapping[mode])
+        else:
+            results['img'] = np.array(TF.resized_crop(image, top, left, crop_h, crop_w, [out_h, out_w], mode))
+        results['img_shape'] = (out_h, out_w)
         append_crop(results, (left / width, top / height, (left + crop_w) / width, (top + crop_h) / height))
         return results
 
@@ -185,7 +201,11 @@ class RandomFlipWithBox(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         if random.random() < self.prob:
-            results['img'] = np.ascontiguousarray(results['img'][:, ::-1])
+            img = results['img']
+            if isinstance(img, Image.Image):
+                results['img'] = decode(img).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            else:
+                results['img'] = np.ascontiguousarray(img[:, ::-1])
             append_flip(results)
         return results
 
@@ -233,7 +253,8 @@ class RandAugmentWithAffine(BaseTransform):
     images: where a later op brings an earlier op's fill into view, the tokens are labelled with what lay
     beyond the earlier border instead of uniformly.
 
-    The image is converted BGR -> RGB for timm (its colour ops and fill colour assume RGB) and back.
+    An ndarray image is converted BGR -> RGB for timm (its colour ops and fill colour assume RGB) and back; a
+    PIL image is RGB already.
 
     Args:
         config_str: timm's RandAugment string. Default ``'rand-m9-mstd0.5-inc1'`` (the LV-ViT recipe;
@@ -259,13 +280,13 @@ class RandAugmentWithAffine(BaseTransform):
             op.aug_fn = _RecordingOp(op.name, function, self.applied)
 
     def transform(self, results: dict) -> dict:
-        bgr = results['img']
-        if bgr.ndim != 3 or bgr.shape[2] != 3:
-            raise ValueError(f'RandAugmentWithAffine needs an (H, W, 3) BGR image, not {bgr.shape}')
+        img = results['img']
+        is_pil = isinstance(img, Image.Image)
+        if not is_pil and (img.ndim != 3 or img.shape[2] != 3):
+            raise ValueError(f'RandAugmentWithAffine needs an (H, W, 3) BGR image, not {img.shape}')
         self.applied.clear()
-        image = Image.fromarray(np.ascontiguousarray(bgr[..., ::-1]))
-        image = self.rand_augment(image)
-        results['img'] = np.ascontiguousarray(np.asarray(image)[..., ::-1])
+        image = self.rand_augment(decode(img) if is_pil else Image.fromarray(np.ascontiguousarray(img[..., ::-1])))
+        results['img'] = image if is_pil else np.ascontiguousarray(np.asarray(image)[..., ::-1])
         step = np.eye(3)
         for name, level_args, (width, height) in self.applied:
             if name in GEOMETRIC_OPS:
@@ -284,8 +305,8 @@ class PackTokenLabelInputs(BaseTransform):
 
     Returns ``dict(inputs=..., data_samples=...)``:
 
-    - ``inputs``: ``(C, H, W)`` uint8 tensor, channels as loaded (BGR from mmcv; the data preprocessor
-      converts and normalizes);
+    - ``inputs``: ``(C, H, W)`` uint8 tensor, BGR (or grey) as mmcv loads images: an ndarray's channels as
+      they are, a PIL image's RGB reversed (the data preprocessor converts to RGB and normalizes);
     - ``data_samples``: an mmengine ``BaseDataElement`` (plain, so any classifier can read it) with the
       ``meta_keys`` present in ``results`` as metainfo and the data fields ``gt_label`` (``()`` int64, if
       ``results`` has one), ``token_label_topk`` (``(2, k, h, w)`` float16, only when the loading step put
@@ -299,8 +320,13 @@ class PackTokenLabelInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        image = np.atleast_3d(results['img'])  # (H, W) grey -> (H, W, 1)
-        inputs = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        img = results['img']
+        if isinstance(img, Image.Image):  # one plane per channel, reversed: RGB -> BGR and HWC -> CHW at once
+            planes = decode(img).split()[::-1]
+            inputs = torch.from_numpy(np.stack([np.asarray(plane) for plane in planes]))
+        else:
+            image = np.atleast_3d(img)  # (H, W) grey -> (H, W, 1)
+            inputs = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         box, flip, affine = _geometry(results)
         fields = {
             BOX_KEY: torch.from_numpy(box.astype(np.float32)),

@@ -94,3 +94,22 @@ def assert_tokens_follow_pixels(tokens: torch.Tensor, pixel_tokens: np.ndarray, 
     if check_fill:
         assert uniform[checked & (pixel_tokens == FILL)].all()
     return int(colour.sum() + check_fill * (checked & (pixel_tokens == FILL)).sum())
+
+
+# Pipelines of the token-label transforms whose images and token labels must agree.
+_RAND_AUGMENT = {'type': 'RandAugmentWithAffine', 'config_str': 'rand-n3-m9-mstd0.5-inc1',
+                 'transforms': GEOMETRIC_RAND_AUGMENT}
+PIPELINES = {
+    'crop, flip, randaugment (the recipe)': [{'type': 'RandomResizedCropWithBox'},
+                                             {'type': 'RandomFlipWithBox'}, _RAND_AUGMENT],
+    'crop, randaugment, flip': [{'type': 'RandomResizedCropWithBox'}, _RAND_AUGMENT,
+                                {'type': 'RandomFlipWithBox'}],
+    'crop, flip, crop': [{'type': 'RandomResizedCropWithBox', 'size': 320, 'scale': (0.3, 1.0)},
+                         {'type': 'RandomFlipWithBox'},
+                         {'type': 'RandomResizedCropWithBox', 'scale': (0.3, 1.0)}],
+    'crop, randaugment, crop, flip': [{'type': 'RandomResizedCropWithBox', 'size': 256, 'scale': (0.3, 1.0)},
+                                      _RAND_AUGMENT,
+                                      {'type': 'RandomResizedCropWithBox', 'scale': (0.7, 1.0),
+                                       'ratio': (0.9, 1.1)},
+                                      {'type': 'RandomFlipWithBox'}],
+}

@@ -16,10 +16,11 @@ from mmengine.dataset import DefaultSampler
 from mmengine.dataset import sampler as mmengine_sampler
 
 from lvseg.checkpoints.safe_load import load_checkpoint_file
+from lvseg.datasets.sample_seed import PerSampleSeeding, SeededIndex, seed_all, seed_sample
 from lvseg.engine.bad_samples import CheckedDataset
 from lvseg.engine.config_checks import ConfigError
-from lvseg.engine.mid_epoch_resume import ResumableEpochBasedTrainLoop, ResumableSampler, SeededIndex
-from lvseg.engine.step_seed import StepSeedHook, seed_all
+from lvseg.engine.mid_epoch_resume import ResumableEpochBasedTrainLoop, ResumableSampler
+from lvseg.engine.step_seed import StepSeedHook
 
 
 def scalars(work_dir) -> list[dict]:
@@ -123,13 +124,44 @@ class RandomSamples:
         return random.random(), float(np.random.rand()), float(torch.rand(()))
 
 
-def test_checked_dataset_augments_a_seeded_sample_alike_whatever_was_drawn_before():
+class SeededRandomSamples(PerSampleSeeding, RandomSamples):
+    """The same, honouring per-sample seeds."""
+
+
+def test_a_seeding_data_set_augments_a_seeded_sample_alike_whatever_was_drawn_before_even_when_checked():
+    for dataset in (SeededRandomSamples(), CheckedDataset(SeededRandomSamples())):
+        first = dataset[SeededIndex(2, seed=99)]
+        random.random(), np.random.rand(3), torch.rand(5)
+        assert dataset[SeededIndex(2, seed=99)] == first
+        assert dataset[SeededIndex(2, seed=100)] != first
+        assert dataset[2] != dataset[2]  # a plain index leaves the generators alone
+
+
+def test_the_bad_sample_guard_does_not_seed_a_data_set_that_does_not_seed():
     dataset = CheckedDataset(RandomSamples())
-    first = dataset[SeededIndex(2, seed=99)]
-    random.random(), np.random.rand(3), torch.rand(5)
-    assert dataset[SeededIndex(2, seed=99)] == first
-    assert dataset[SeededIndex(2, seed=100)] != first
-    assert dataset[2] != dataset[2]  # a plain index leaves the generators alone
+    assert dataset[SeededIndex(2, seed=99)] != dataset[SeededIndex(2, seed=99)]
+
+
+def test_the_runner_refuses_a_resumable_sampler_over_a_data_set_that_ignores_its_seeds():
+    from mmengine.config import Config
+
+    from lvseg.engine.config_checks import ConfigError
+    from lvseg.engine.run_policy import check_seeded_sampling
+
+    cfg = Config(dict(train_dataloader=dict(sampler=dict(type='ResumableSampler'),
+                                            dataset=dict(type='ADE20KDataset', data_root='x'))))
+    with pytest.raises(ConfigError, match=r'train_dataloader.dataset \(ADE20KDataset\) does not apply them'):
+        check_seeded_sampling(cfg)
+    cfg.train_dataloader.dataset.type = 'ImageNetTokenLabelDataset'
+    check_seeded_sampling(cfg)
+
+
+def test_a_seeded_sample_reseeds_the_cpu_generators_without_queueing_accelerator_reseeds(monkeypatch):
+    seed_all(99)
+    expected = random.random(), float(np.random.rand()), float(torch.rand(()))
+    monkeypatch.setattr(torch, 'manual_seed', lambda seed: pytest.fail('torch.manual_seed formats a stack trace'))
+    seed_sample(SeededIndex(0, seed=99))
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
 
 
 @pytest.mark.slow

@@ -216,6 +216,25 @@ def test_seg_step_bench_prints_train_slide_and_memory():
 
 
 @pytest.mark.slow
+def test_data_pipeline_bench_prints_per_core_rates_and_ratios():
+    pytest.importorskip('skimage')
+    out = run_bench('data_pipeline.py')
+    assert re.search(r'^machine: .*; one process, torch threads 1; .*; commit \S+$', out, re.M)
+    assert re.search(rf'^photos: 16 JPEGs .* {NUMBER}x{NUMBER} px on average', out, re.M)
+    assert re.search(rf'^rounds: 2 paired rounds of 16 images .* load average {NUMBER} before, {NUMBER} after',
+                     out, re.M)
+    spread = rf'{NUMBER} \(range {NUMBER}-{NUMBER}\)'
+    for clock in ('cpu', 'wall'):
+        for name in ('timm', r'timm\+map', 'lvseg', 'lvseg-files', 'lvseg-store'):
+            assert re.search(rf'^images/s {clock} {name}: {spread}  ms/image {NUMBER}$', out, re.M), (clock, name)
+        for name, ref in (('lvseg', 'timm'), ('lvseg-files', r'timm\+map'), ('lvseg-store', 'timm'),
+                          ('lvseg-store', r'timm\+map')):
+            assert re.search(rf'^ratio {clock} {name}/{ref}: paired by round {spread}; of the medians {NUMBER}$',
+                             out, re.M), (clock, name, ref)
+    assert re.search(r'^timm samples drawn again after a posterize to 0 bits \(Pillow 13 refuses it\): ', out, re.M)
+
+
+@pytest.mark.slow
 def test_pretrain_runs_compiled(imagenet_root, tmp_path):
     """``--cfg-options compile=True`` (mmengine compiles ``train_step``) on the demo recipe, cut to one block so
     that inductor's C++ build stays short on a CPU."""

@@ -11,10 +11,10 @@ import torch
 from lvseg_testing.quadrants import (
     ASYMMETRIC_BOXES,
     FULL_BOX,
-    GEOMETRIC_RAND_AUGMENT,
     IDENTITY,
     NUM_CLASSES,
     PATCH,
+    PIPELINES,
     SECOND_LOGIT,
     TOP_LOGIT,
     assert_tokens_follow_pixels,
@@ -84,24 +84,6 @@ def test_rotations_and_translations_move_labels_with_the_pixels(op, config, hpar
     pixel_tokens = transformed_token_classes(results['img'])
     assert not np.array_equal(pixel_tokens, expected_classes(FULL_BOX, (14, 14)))  # the op did move pixels
     assert_tokens_follow_pixels(tokens, pixel_tokens, np.ones_like(pixel_tokens, dtype=bool))
-
-
-_RAND_AUGMENT = {'type': 'RandAugmentWithAffine', 'config_str': 'rand-n3-m9-mstd0.5-inc1',
-                 'transforms': GEOMETRIC_RAND_AUGMENT}
-PIPELINES = {
-    'crop, flip, randaugment (the recipe)': [{'type': 'RandomResizedCropWithBox'},
-                                             {'type': 'RandomFlipWithBox'}, _RAND_AUGMENT],
-    'crop, randaugment, flip': [{'type': 'RandomResizedCropWithBox'}, _RAND_AUGMENT,
-                                {'type': 'RandomFlipWithBox'}],
-    'crop, flip, crop': [{'type': 'RandomResizedCropWithBox', 'size': 320, 'scale': (0.3, 1.0)},
-                         {'type': 'RandomFlipWithBox'},
-                         {'type': 'RandomResizedCropWithBox', 'scale': (0.3, 1.0)}],
-    'crop, randaugment, crop, flip': [{'type': 'RandomResizedCropWithBox', 'size': 256, 'scale': (0.3, 1.0)},
-                                      _RAND_AUGMENT,
-                                      {'type': 'RandomResizedCropWithBox', 'scale': (0.7, 1.0),
-                                       'ratio': (0.9, 1.1)},
-                                      {'type': 'RandomFlipWithBox'}],
-}
 
 
 @pytest.mark.parametrize('pipeline', PIPELINES.values(), ids=PIPELINES.keys())

@@ -14,8 +14,10 @@ dataset_type = 'ImageNetTokenLabelDataset'
 data_root = 'data/imagenet'
 num_classes = 1000
 img_size = 224
+# Training images are opened lazily (PIL) and decoded by the crop, at a reduced JPEG scale when the crop is
+# shrunk 2x or more; evaluation loads with mmcv, whose transforms need arrays.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadLazyImageFromFile'),
     dict(type='LoadTokenLabelMap', num_classes=num_classes),
     dict(type='RandomResizedCropWithBox', size=img_size, scale=(0.08, 1.0), interpolation='random'),
     dict(type='RandomFlipWithBox', prob=0.5),
