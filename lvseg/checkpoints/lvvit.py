@@ -7,6 +7,7 @@ and ``aux_head``. lvseg's own pretraining and segmentation checkpoints hold the 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 import torch
@@ -15,6 +16,14 @@ from mmseg.models.backbones.vit import VisionTransformer
 from .unwrap import take_prefix, unwrap_state_dict
 
 HEAD_PREFIXES = ('head.', 'aux_head.')
+# The parameters and buffers of a batch norm.
+BATCH_NORM_ENTRIES = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
+# Every parameter and buffer name of the LV-ViT trunk, official (classifier and segmentation backbone) and lvseg's
+# alike: the stem, class token, position embedding, blocks and the final norm.
+TRUNK_KEY = re.compile(r'cls_token|pos_embed'
+                       rf'|patch_embed\.(conv[123]\.weight|proj\.(weight|bias)|bn[123]\.{BATCH_NORM_ENTRIES})'
+                       r'|blocks\.\d+\.(norm[12]|attn\.qkv|attn\.proj|mlp\.fc[12])\.(weight|bias)'
+                       r'|norm\.(weight|bias)')
 
 
 def convert_lvvit_checkpoint(checkpoint: Mapping, pos_grid: tuple[int, int] | None = None,

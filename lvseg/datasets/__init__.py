@@ -2,6 +2,7 @@
 the transforms that record crop, flip and affine."""
 from .class_file import ClassFileSegDataset
 from .device_augment import DeviceTokenLabelAugment
+from .eval_transforms import ResizeShorterSide
 from .image_bytes import LoadImageBytes, PackImageBytes
 from .imagenet import ImageNetTokenLabelDataset
 from .label_store import LabelStore, LabelStoreError, LabelStoreWriter
@@ -29,4 +30,5 @@ __all__ = [
     'RandAugmentWithAffine',
     'RandomFlipWithBox',
     'RandomResizedCropWithBox',
+    'ResizeShorterSide',
 ]

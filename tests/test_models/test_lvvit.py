@@ -72,6 +72,21 @@ def test_position_embedding_is_resized_bicubically_for_other_input_sizes():
     assert torch.equal(added[:, 0], backbone.cls_token[:, 0] + backbone.pos_embed[:, 0])
 
 
+def test_stem_pads_to_whole_tokens_or_rounds_the_grid_down_as_the_official_seg_code():
+    images = torch.rand(1, 3, 136, 168)  # 8.5 x 10.5 tokens of 16 pixels
+    padded = LVViT('tiny', img_size=64, pyramid='none', out_indices=-1).eval()
+    unpadded = LVViT('tiny', img_size=64, pyramid='none', out_indices=-1, patch_padding='none').eval()
+    unpadded.load_state_dict(padded.state_dict())
+    with torch.no_grad():
+        assert padded(images)[0].shape[-2:] == (9, 11)
+        assert unpadded(images)[0].shape[-2:] == (8, 10)
+        # without padding the stem sees the same pixels at the same places: the first tokens agree
+        torch.testing.assert_close(unpadded.patch_embed(images)[0].reshape(8, 10, -1)[:4, :4],
+                                   padded.patch_embed(images)[0].reshape(9, 11, -1)[:4, :4])
+    with pytest.raises(ValueError, match="padding must be one of"):
+        LVViT('tiny', pyramid='none', patch_padding='same')
+
+
 def test_block_divides_residual_branches_by_skip_lam():
     torch.manual_seed(0)
     block = LVViTBlock(16, num_heads=2, mlp_ratio=2.0, skip_lam=2.0).eval()

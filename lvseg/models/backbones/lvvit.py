@@ -34,6 +34,7 @@ ARCH_SETTINGS: dict[str, dict] = {
 }
 ARCH_ALIASES = {'t': 'tiny', 's': 'small', 'm': 'medium', 'l': 'large'}
 PYRAMID_MODES = ('none', 'side_layers')
+PATCH_PADDINGS = ('corner', 'none')
 
 
 def resolve_arch(arch: str | dict) -> dict:
@@ -55,7 +56,7 @@ class ConvPatchEmbed(nn.Module):
 
     conv 7x7 stride 2 (no bias) + norm + ReLU, two conv 3x3 + norm + ReLU, then a projection conv whose
     kernel and stride are ``patch_size // 2``. Inputs whose sides are not multiples of ``patch_size``
-    are zero-padded at the bottom and right (mmseg's 'corner' padding).
+    are zero-padded at the bottom and right (mmseg's 'corner' padding), unless ``padding='none'``.
 
     Args:
         in_channels: image channels.
@@ -67,16 +68,22 @@ class ConvPatchEmbed(nn.Module):
             as the default layout on the 2-core CPU where lvseg is developed (``bench/train_step.py``), the
             layout cuDNN's tensor-core kernels prefer, and the tokens come out contiguous without a copy.
             The result is the same up to float rounding. Default: True.
+        padding: 'corner' pads the bottom and right to whole tokens; 'none' leaves the input as it is, so the
+            strided convolutions round the token grid down (``floor(H / patch_size)`` rows for most H), as the
+            official segmentation code does. Default: 'corner'.
     """
 
     def __init__(self, in_channels: int, stem_channels: int, embed_dims: int, patch_size: int = 16,
-                 norm_cfg: dict | None = None, channels_last: bool = True) -> None:
+                 norm_cfg: dict | None = None, channels_last: bool = True, padding: str = 'corner') -> None:
         super().__init__()
         if patch_size % 2:
             raise ValueError(f'patch_size must be even (the stem halves the image first), got {patch_size}')
+        if padding not in PATCH_PADDINGS:
+            raise ValueError(f'padding must be one of {PATCH_PADDINGS}, got {padding!r}')
         norm_cfg = norm_cfg or dict(type='BN')
         self.patch_size = patch_size
         self.channels_last = channels_last
+        self.padding = padding
         self.conv1 = nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3, bias=False)
         self.bn1 = build_norm_layer(norm_cfg, stem_channels)[1]
         self.conv2 = nn.Conv2d(stem_channels, stem_channels, 3, stride=1, padding=1, bias=False)
@@ -89,10 +96,11 @@ class ConvPatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Embed images ``(B, C, H, W)`` into tokens ``(B, h*w, embed_dims)``; also return ``(h, w)``.
 
-        ``h = ceil(H / patch_size)``, ``w = ceil(W / patch_size)``.
+        ``h = ceil(H / patch_size)``, ``w = ceil(W / patch_size)`` with 'corner' padding; with 'none', what the
+        strided convolutions give (``h = (ceil(H / 2) - patch_size // 2) // (patch_size // 2) + 1``).
         """
-        pad_h = -x.shape[-2] % self.patch_size
-        pad_w = -x.shape[-1] % self.patch_size
+        pad_h = -x.shape[-2] % self.patch_size if self.padding == 'corner' else 0
+        pad_w = -x.shape[-1] % self.patch_size if self.padding == 'corner' else 0
         if pad_h or pad_w:
             x = nn.functional.pad(x, (0, pad_w, 0, pad_h))
         if self.channels_last:
@@ -170,9 +178,14 @@ class LVViT(BaseModule):
         drop_rate: dropout after position embedding, attention projection and MLP. Default: 0.
         attn_drop_rate: dropout of attention weights. Default: 0.
         drop_path_rate: stochastic depth of the last block, linear from 0 over depth. Default: 0.
-        norm_cfg: norm of the transformer blocks. Default: LN (eps 1e-5, as the official models).
+        norm_cfg: norm of the transformer blocks (and of ``norm``). Default: LN with eps 1e-5, as the official
+            classification models (docs/method.md#lv-vit-backbone); the official segmentation backbone's blocks
+            use eps 1e-6 (docs/method.md#released-files): ``dict(type='LN', eps=1e-6)``.
         stem_norm_cfg: norm of the convolutional stem. Default: BN.
         stem_channels_last: run the stem in channels-last layout (see :class:`ConvPatchEmbed`). Default: True.
+        patch_padding: 'corner' zero-pads inputs to whole tokens; 'none' lets the stem's strided convolutions
+            round the grid down, as the official segmentation code (see :class:`ConvPatchEmbed`). Default:
+            'corner'.
         final_norm: build the final LayerNorm ``norm`` and apply it to the last block's output (in ``forward``
             when the last block is in ``out_indices``, and in ``forward_tokens``). Classification needs it; the
             official segmentation code has none, and an unused norm would stall DDP. Default: False.
@@ -197,7 +210,7 @@ class LVViT(BaseModule):
                  final_norm: bool = False, pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
                  frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
-                 init_cfg: dict | None = None) -> None:
+                 init_cfg: dict | None = None, patch_padding: str = 'corner') -> None:
         if pretrained is not None and init_cfg is not None:
             raise ValueError('give the checkpoint as pretrained or as init_cfg, not both')
         super().__init__(init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else init_cfg)
@@ -220,6 +233,7 @@ class LVViT(BaseModule):
         if pyramid == 'side_layers' and len(self.out_indices) != 4:
             raise ValueError(f"pyramid='side_layers' needs 4 out_indices, got {out_indices}")
 
+        self.patch_padding = patch_padding
         self.patch_embed = self._build_patch_embed(in_channels, patch_size, stem_norm_cfg, stem_channels_last)
         self.pos_grid = (self.img_size[0] // patch_size, self.img_size[1] // patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
@@ -245,7 +259,7 @@ class LVViT(BaseModule):
         """The module that turns images ``(B, C, H, W)`` into tokens ``(B, h*w, embed_dims)`` and their grid
         ``(h, w)``: LV-ViT's conv stem. Subclasses with another tokenizer (T2T-ViT) override this."""
         return ConvPatchEmbed(in_channels, self.arch_settings['stem_channels'], self.embed_dims, patch_size,
-                              norm_cfg, channels_last)
+                              norm_cfg, channels_last, self.patch_padding)
 
     # ---------------------------------------------------------------- weights
     def init_weights(self) -> None:

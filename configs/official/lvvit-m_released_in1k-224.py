@@ -1,0 +1,15 @@
+# Evaluation of the released LV-ViT-M at 224, lvvit_m-56M-224-84.0.pth.tar (published: 84.0 top-1), as
+# lvvit-s_released_in1k-224.py (the official test transform) with crop_pct 1.0.
+#   python tools/test.py configs/official/lvvit-m_released_in1k-224.py lvvit_m-56M-224-84.0.pth.tar
+_base_ = ['./lvvit-s_released_in1k-224.py']
+img_size = 224
+crop_pct = 1.0
+model = dict(backbone=dict(arch='medium', img_size=img_size))
+test_pipeline = [
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='ResizeShorterSide', size=int(img_size / crop_pct), interpolation='bicubic', backend='pillow'),
+    dict(type='CenterCrop', crop_size=img_size),
+    dict(type='PackTokenLabelInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
