@@ -10,9 +10,11 @@ runner adds to mmengine's:
   pairing), applied before the Runner is built, each logged once and listed under ``run_policy`` in the config
   dumped to the work dir; the config checks of :mod:`.config_checks` before anything is built or loaded;
 - checkpoint files written through a temporary file and a rename (:meth:`save_checkpoint`);
-- every checkpoint read with :func:`lvseg.checkpoints.safe_load.load_checkpoint` (weights only), and loaded
-  into the model only if it fits exactly: a missing, left-over or other-shaped tensor stops the run with one
-  line naming the file and the modules, unless ``load_strict=False`` is set on purpose (:meth:`load_checkpoint`);
+- every checkpoint read with :func:`lvseg.checkpoints.safe_load.load_checkpoint` (weights only), the files the
+  LV-ViT authors released (mmseg 0.x segmentors, classifiers) converted as they load
+  (:func:`lvseg.checkpoints.released.adapt_released_checkpoint`), and loaded into the model only if it fits
+  exactly: a missing, left-over or other-shaped tensor stops the run with one line naming the file and the
+  modules, unless ``load_strict=False`` is set on purpose (:meth:`load_checkpoint`);
 - plain-dict optimizer parameter groups, which ``compile=True`` needs (:meth:`build_optim_wrapper`);
 - a warning when a segmentor trains from random initialisation.
 """
@@ -33,6 +35,7 @@ from mmengine.runner.checkpoint import load_state_dict
 from mmseg.registry import RUNNERS
 
 from ..checkpoints.fit import CheckpointMismatchError, state_dict_fit
+from ..checkpoints.released import adapt_released_checkpoint
 from ..checkpoints.safe_load import load_checkpoint
 from ..utils.atomic_write import atomic_write_path
 from .config_checks import check_config
@@ -115,7 +118,7 @@ class LvsegRunner(Runner):
             CheckpointMismatchError: the checkpoint does not fit and ``load_strict`` is not False; the message
                 names the file and, by module, what is missing, left over or of another shape.
         """
-        checkpoint = load_checkpoint(filename, map_location)
+        checkpoint = adapt_released_checkpoint(load_checkpoint(filename, map_location), self.model, filename)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         if isinstance(model, BaseTTAModel):  # --tta: the checkpoint is the wrapped segmentor's (as mmengine loads it)

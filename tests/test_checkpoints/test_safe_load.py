@@ -40,7 +40,7 @@ def test_the_allow_list_holds_inside_lvseg_loads_only(tmp_path):
 def test_arbitrary_pickles_stay_refused(tmp_path):
     path = tmp_path / 'evil.pth'
     torch.save({'payload': subprocess.CompletedProcess(['true'], 0)}, path)
-    with pytest.raises(UnsafeCheckpointError, match='subprocess.CompletedProcess'):
+    with pytest.raises(UnsafeCheckpointError, match='CompletedProcess'):
         load_checkpoint_file(path)
 
 
@@ -51,23 +51,25 @@ def test_getattr_in_a_checkpoint_reaches_only_history_buffer_statistics(tmp_path
 
     path = tmp_path / 'getattr.pth'
     torch.save({'x': Evil()}, path)
-    with pytest.raises(Exception, match='allows getattr only for HistoryBuffer statistics'):
+    with pytest.raises(UnsafeCheckpointError, match='builtins.getattr'):
         load_checkpoint_file(path)
 
 
 IMPORT_CHANGES_NOTHING = """
 import mmengine.runner, mmengine.runner.runner, torch
+def outside_torch():  # the allow-list's entries but those torch registers itself as its modules load
+    return [g for g in torch.serialization.get_safe_globals() if not getattr(g, '__module__', '').startswith('torch.')]
 from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.runner.checkpoint import CheckpointLoader
 before = (mmengine.runner.runner.save_checkpoint, mmengine.runner.save_checkpoint,
           DefaultOptimWrapperConstructor.__call__, dict(CheckpointLoader._schemes),
-          list(torch.serialization.get_safe_globals()), mmengine.runner.Runner.from_cfg)
+          outside_torch(), mmengine.runner.Runner.from_cfg)
 import os
 umask = os.umask(0o022); os.umask(umask)
 import lvseg, lvseg.engine.runner
 after = (mmengine.runner.runner.save_checkpoint, mmengine.runner.save_checkpoint,
          DefaultOptimWrapperConstructor.__call__, dict(CheckpointLoader._schemes),
-         list(torch.serialization.get_safe_globals()), mmengine.runner.Runner.from_cfg)
+         outside_torch(), mmengine.runner.Runner.from_cfg)
 assert before == after, [name for name, b, a in zip(
     ['runner.runner.save_checkpoint', 'runner.save_checkpoint', 'DefaultOptimWrapperConstructor.__call__',
      'CheckpointLoader schemes', 'torch safe globals', 'Runner.from_cfg'], before, after) if b != a]
@@ -78,7 +80,8 @@ print('UNCHANGED')
 
 
 def test_importing_lvseg_patches_nothing():
-    """mmengine's checkpoint saving and loading, optimizer construction, torch's allow-list and the umask are as
-    they were before ``import lvseg`` (run in a fresh interpreter, so no other test has imported it yet)."""
+    """mmengine's checkpoint saving and loading, optimizer construction, torch's allow-list (but for the types
+    torch registers itself when its own modules load) and the umask are as they were before ``import lvseg`` (run
+    in a fresh interpreter, so no other test has imported it yet)."""
     result = subprocess.run([sys.executable, '-c', IMPORT_CHANGES_NOTHING], capture_output=True, text=True)
     assert result.returncode == 0 and 'UNCHANGED' in result.stdout, result.stderr[-3000:]

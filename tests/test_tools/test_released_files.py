@@ -15,8 +15,6 @@ from lvseg_testing.tool_runner import REPO, run_tool
 pytestmark = pytest.mark.slow
 SEG_EVAL_CONFIG = REPO / 'configs/official/upernet_lvvit-s_released_ade20k-512x512.py'
 CLS_EVAL_CONFIG = REPO / 'configs/official/lvvit-t_released_in1k-224.py'
-NEEDS_RUNNER = pytest.mark.xfail(strict=True, reason='needs LvsegRunner.load_checkpoint to call '
-                                 'lvseg.checkpoints.adapt_released_checkpoint on every checkpoint it reads')
 SEG_METRICS = re.compile(r'test metrics: aAcc: ([\d.]+), mIoU: ([\d.]+), mAcc: ([\d.]+)')
 CLS_METRICS = re.compile(r'test metrics: accuracy/top1: ([\d.]+), accuracy/top5: ([\d.]+)')
 
@@ -65,15 +63,12 @@ def test_converted_segmentor_prints_the_metrics(released_segmentor):
     assert all(0 <= float(value) <= 100 for value in released_segmentor[3])
 
 
-@pytest.mark.xfail(strict=True, reason='LvsegRunner.load_checkpoint compares the keys of a test-time-augmentation '
-                   'model (module.*) without looking through it, as mmengine\'s load_state_dict does')
 def test_converted_segmentor_tests_with_the_official_tta(released_segmentor, tmp_path):
     config, _, converted, _ = released_segmentor
     augmented = run_tool('test.py', str(config), str(converted), '--tta', '--work-dir', str(tmp_path))
     assert SEG_METRICS.search(augmented.stdout + augmented.stderr)
 
 
-@NEEDS_RUNNER
 def test_released_segmentor_file_tests_as_it_is(released_segmentor, tmp_path):
     config, official, _, converted_metrics = released_segmentor
     direct = run_tool('test.py', str(config), str(official), '--work-dir', str(tmp_path))
@@ -82,7 +77,6 @@ def test_released_segmentor_file_tests_as_it_is(released_segmentor, tmp_path):
     assert SEG_METRICS.search(log).groups() == converted_metrics
 
 
-@NEEDS_RUNNER
 def test_released_segmentor_of_another_depth_stops_with_one_line(released_segmentor, tmp_path):
     config = released_segmentor[0]
     deeper = tmp_path / 'upernet_lvvit_deeper.pth'
@@ -97,7 +91,6 @@ def test_converted_classifier_prints_top1_and_top5(released_classifier):
     assert 0 <= top1 <= top5 <= 100
 
 
-@NEEDS_RUNNER
 def test_released_classifier_file_tests_as_it_is(released_classifier, imagenet_root, tmp_path):
     official, _, converted_metrics = released_classifier
     direct = run_tool('test.py', str(CLS_EVAL_CONFIG), str(official), '--work-dir', str(tmp_path),
