@@ -67,10 +67,6 @@ PY
 fi
 PY="$(cd "$VENV" && pwd)/bin/python"  # absolute: the mmcv build runs in another folder
 PIP=("$PY" -m pip --disable-pip-version-check)
-if [ "$TORCH_SPEC" = system ]; then
-  "$PY" -c 'import torch, torchvision' 2>/dev/null ||
-    fail "torch" "TORCH_SPEC=system, but $VENV does not import torch and torchvision: set PYTHON to the interpreter that has them (or remove $VENV if it was made without)"
-fi
 
 # offline_install WHAT ARGS...: install, without dependencies, the wheels that tools/wheelhouse.py plans from
 # WHEELHOUSE for ARGS (requirements, --requires-of DISTS); it names in one line whatever the folder lacks.
@@ -102,18 +98,20 @@ fi
 CONSTRAINTS=()
 if [ "$TORCH_SPEC" = system ]; then
   step "3/6 torch: the one $PYTHON has (TORCH_SPEC=system: never installed or changed here)"
-  # Online, pip may resolve lvseg's requirements but must keep this torch: pin it.
-  pins="$VENV/torch-constraints.txt"
-  "$PY" -c 'import torch, torchvision; print(f"torch=={torch.__version__}\ntorchvision=={torchvision.__version__}")' >"$pins"
-  CONSTRAINTS=(-c "$pins")
 else
   step "3/6 torch ($TORCH_SPEC)"
   # shellcheck disable=SC2086  # TORCH_SPEC holds several requirements on purpose
   "${PIP[@]}" install -q $TORCH_SPEC ||
     fail "torch" "pip could not install '$TORCH_SPEC'; set TORCH_SPEC to a torch/torchvision pair your index serves"
 fi
-read -r TORCH_VERSION TORCH_CUDA_OK < <("$PY" -c 'import torch; print(torch.__version__, int(torch.cuda.is_available()))')
-echo "torch $TORCH_VERSION, CUDA available: $([ "$TORCH_CUDA_OK" = 1 ] && echo yes || echo no)"
+versions=$("$PY" -c 'import torch, torchvision; print(torch.__version__, torchvision.__version__, int(torch.cuda.is_available()))' 2>/dev/null) ||
+  fail "torch" "$VENV does not import torch and torchvision: with TORCH_SPEC=system, set PYTHON to the interpreter that has them (and remove $VENV if it was made from another)"
+read -r TORCH_VERSION TORCHVISION_VERSION TORCH_CUDA_OK <<<"$versions"
+echo "torch $TORCH_VERSION, torchvision $TORCHVISION_VERSION, CUDA available: $([ "$TORCH_CUDA_OK" = 1 ] && echo yes || echo no)"
+if [ "$TORCH_SPEC" = system ]; then  # online, pip resolves lvseg's requirements: it must keep this torch
+  printf 'torch==%s\ntorchvision==%s\n' "$TORCH_VERSION" "$TORCHVISION_VERSION" >"$VENV/torch-constraints.txt"
+  CONSTRAINTS=(-c "$VENV/torch-constraints.txt")
+fi
 
 step "4/6 mmcv $MMCV_VERSION with compiled ops"
 if [ -z "${MMCV_CUDA:-}" ] && [ -n "$WHEELHOUSE" ]; then
@@ -165,7 +163,7 @@ fi
 
 if [ -n "$WHEELHOUSE" ]; then
   step "5/6 lvseg (editable) and its requirements from $WHEELHOUSE"
-  "${PIP[@]}" install -q --no-deps --no-build-isolation -e . || fail "lvseg" "pip could not install lvseg from $(pwd)"
+  "${PIP[@]}" install -q --no-deps --no-build-isolation --use-pep517 -e . || fail "lvseg" "pip could not install lvseg from $(pwd)"
   offline_install "lvseg's requirements" pytest --requires-of lvseg mmcv
 else
   step "5/6 mmengine, mmsegmentation 1.2.2, timm, opencv and lvseg (editable)"

@@ -87,7 +87,8 @@ class Wheel:
         with zipfile.ZipFile(path) as archive:
             meta = next(n for n in archive.namelist() if n.count('/') == 1 and n.endswith('.dist-info/METADATA'))
             message = email.parser.Parser().parsestr(archive.read(meta).decode('utf-8'))
-        return cls(canonicalize_name(name), version, path, [Requirement(r) for r in message.get_all('Requires-Dist', [])])
+        requires = [Requirement(r) for r in message.get_all('Requires-Dist', [])]
+        return cls(canonicalize_name(name), version, path, requires)
 
 
 def applies(requirement: Requirement, environment: dict[str, str]) -> bool:
