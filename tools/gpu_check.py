@@ -9,7 +9,8 @@ environment up offline if needed. The steps, each in its own process with its lo
    tools' process group, the fused attention kernel, the annotator and the token-label targets on the GPU);
 2. ``bench/train_step.py --device cuda --amp bf16``, without and with ``--compile``;
 3. ``bench/seg_step.py --device cuda --amp bf16``;
-4. ``bench/data_pipeline.py`` where it exists;
+4. ``bench/data_pipeline.py`` and ``bench/device_pipeline.py`` where they exist (with ``--device cuda`` where
+   they take it);
 5. the demo data (``tools/make_demo_data.py``), then 20 iterations of ``tools/pretrain.py`` and ``tools/train.py``
    on the demo configs in bf16: the loss must stay finite and fall.
 
@@ -37,11 +38,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lvseg.checkpoints.io import atomic_write_path
+from lvseg.utils.atomic_write import write_text_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAIN_CONFIG = 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
 SEG_CONFIG = 'configs/demo/upernet_lvvit-demo_synthetic-128.py'
+PIPELINE_BENCHES = ('data_pipeline', 'device_pipeline')  # bench/<name>.py, run where they exist
 BUDGET_S = 8 * 60  # the whole check on one GPU node, the mmcv CPU-ops build on 16 cores included
 NUMBER = r'([\d.]+(?:e[+-]?\d+)?)'
 
@@ -119,8 +121,19 @@ def seg_step_figures(log: str) -> dict:
             **line_figures('seg_step.slide', bench_line(log, 'slide'))}
 
 
-def data_pipeline_figures(log: str) -> dict:
-    return {'data_pipeline.images_per_s': number(r'images/s[^:\n]*lvseg[^:\n]*: {n}', log)}
+def pipeline_figures(name: str) -> Callable[[str], dict]:
+    """Every ``images/s <pipeline>: <median> ...`` and ``ratio <a>/<b>: ... <median>`` of a data-pipeline benchmark,
+    and its CUDA line (ms per batch: decode, and decode + augment + normalize)."""
+    def parse(log: str) -> dict:
+        figures = {f'{name}.{what}.images_per_s': float(value)
+                   for what, value in re.findall(rf'^images/s ([\w+-]+): {NUMBER}', log, re.M)}
+        figures |= {f'{name}.ratio.{what}': float(value)
+                    for what, value in re.findall(rf'^ratio ([\w+/-]+): [^\d\n]*{NUMBER}', log, re.M)}
+        cuda = next((line for line in log.splitlines() if line.startswith('CUDA, batch of')), '')
+        figures[f'{name}.cuda_decode_ms'] = number(r'decode \(nvjpeg\) {n}', cuda)
+        figures[f'{name}.cuda_decode_augment_ms'] = number(r'decode \+ augment \+ normalize {n}', cuda)
+        return figures
+    return parse
 
 
 def losses(work_dir: Path) -> list[float]:
@@ -187,11 +200,12 @@ def plan_steps(report: Path, dry_run: bool) -> list[Step]:
              env={'TORCH_COMPILE_DISABLE': '1'} if dry_run else {}, figures=train_step_figures('train_step_compiled')),
         Step('seg step', [py, 'bench/seg_step.py', *bench], 45, 300, figures=seg_step_figures),
     ]
-    pipeline = REPO / 'bench/data_pipeline.py'
-    if pipeline.is_file():
-        flags = ['--short'] if dry_run else ['--device', 'cuda'] if '--device' in help_text(pipeline) else []
-        steps.append(Step('data pipeline', [py, str(pipeline.relative_to(REPO)), *flags], 30, 300,
-                          figures=data_pipeline_figures))
+    for name in PIPELINE_BENCHES:  # where they exist: CPU figures, and the GPU's where they take --device
+        script = REPO / 'bench' / f'{name}.py'
+        if script.is_file():
+            flags = ['--short'] if dry_run else ['--device', 'cuda'] if '--device' in help_text(script) else []
+            steps.append(Step(name.replace('_', ' '), [py, f'bench/{name}.py', *flags], 30, 300,
+                              figures=pipeline_figures(name)))
     steps += [
         Step('demo data, ImageNet layout', [py, 'tools/make_demo_data.py', 'imagenet', str(imagenet), '--force',
                                             '--num-classes', '8', '--train', str(per_class), '--val', '1',
@@ -353,9 +367,8 @@ def main(argv: list[str] | None = None) -> int:
               'steps': [{'name': s.name, 'command': s.command, 'status': s.status, 'seconds': round(s.seconds, 1),
                          'allowance_s': s.allowance_s, 'log': s.log} for s in steps],
               'time': {'total_s': round(total, 1), 'setup_s': args.setup_seconds, 'budget_s': BUDGET_S}}
-    for name, text in (('report.json', json.dumps(result, indent=1) + '\n'), ('report.md', markdown(result))):
-        with atomic_write_path(report / name) as tmp:
-            tmp.write_text(text)
+    write_text_atomically(json.dumps(result, indent=1) + '\n', report / 'report.json')
+    write_text_atomically(markdown(result), report / 'report.md')
     print()
     for goal in goals:
         print(f'gpu-check: {goal["what"]}: {goal["measured"]} (goal >= {goal["minimum"]:g} {goal["unit"]}): '

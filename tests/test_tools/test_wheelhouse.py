@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from lvseg_testing.tool_runner import REPO, import_tool
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-from tool_runner import REPO, import_tool
 
 wheelhouse = import_tool('wheelhouse')
 PURE = 'py3-none-any'
