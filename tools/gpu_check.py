@@ -1,26 +1,28 @@
 """Every CUDA path of lvseg and its GPU figures, in one run that needs nothing from the network.
 
-    python tools/gpu_check.py REPORT_DIR [--dry-run] [--setup-seconds S]
+    python tools/gpu_check.py REPORT_DIR [--dry-run] [--setup-seconds S] [--limit-seconds L]
 
 Started by ``tools/gpu_check.sh`` (``make gpu-check``), which first stops where there is no GPU and sets the
-environment up offline if needed. The steps, each in its own process with its log in REPORT_DIR:
+environment up offline if needed. The steps, each in its own process with its log in REPORT_DIR, in the order of
+what a short GPU slot should show first:
 
 1. the tests marked ``cuda`` (``pytest -m cuda``: AMP in bf16 and in fp16 with the loss scaler, SyncBN through the
    tools' process group, the fused attention kernel, the annotator and the token-label targets on the GPU);
-2. ``bench/train_step.py --device cuda --amp bf16``, without and with ``--compile``;
-3. ``bench/seg_step.py --device cuda --amp bf16``;
+2. ``bench/train_step.py --device cuda --amp bf16`` and ``bench/seg_step.py --device cuda --amp bf16``;
+3. the demo data (``tools/make_demo_data.py``), then 20 iterations of ``tools/pretrain.py`` and ``tools/train.py``
+   on the demo configs in bf16: the loss must stay finite and fall;
 4. ``bench/data_pipeline.py`` and ``bench/device_pipeline.py`` where they exist (with ``--device cuda`` where
    they take it);
-5. the demo data (``tools/make_demo_data.py``), then 20 iterations of ``tools/pretrain.py`` and ``tools/train.py``
-   on the demo configs in bf16: the loss must stay finite and fall.
+5. ``bench/train_step.py`` again with ``--compile`` (minutes of compiling).
 
 It prints the time each step is allowed (their sum with the set-up is the budget, 8 minutes) before it starts,
 and writes ``report.md`` and ``report.json``: every figure against its goal (the goals below), every check, every
 step's time. A goal missed is a finding, not a failure; a failed step or check makes the exit status 1.
-``--dry-run`` runs every step on the CPU at the smallest sizes (the CUDA tests skip): that is how CI tests this
-script. There the benchmarks run in fp32 (bf16 is emulated on most CPUs, many times slower) for one step, the
-tools in fp32 (their configs' AMP falls back on the CPU), and ``--compile`` with ``TORCH_COMPILE_DISABLE=1``
-(inductor's C++ build takes minutes on a CPU).
+``--limit-seconds`` starts no step past that time (set-up included) and cuts the running one short: the report
+then shows what ran. ``--dry-run`` runs every step on the CPU at the smallest sizes (the CUDA tests skip): that is
+how CI tests this script. There the benchmarks run in fp32 (bf16 is emulated on most CPUs, many times slower) for
+one step, the tools in fp32 (their configs' AMP falls back on the CPU), and ``--compile`` with
+``TORCH_COMPILE_DISABLE=1`` (inductor's C++ build takes minutes on a CPU).
 """
 from __future__ import annotations
 
@@ -192,21 +194,12 @@ def plan_steps(report: Path, dry_run: bool) -> list[Step]:
     # segmentation iters batches (of 2, else 8) drawn from the scenes.
     per_class, scenes, iters = (3, 8, 6) if dry_run else (40, 160, 20)
     junit = report / 'cuda_tests.xml'
+    # In the order of what a short GPU slot should show first; torch.compile's minutes of compiling come last.
     steps = [
         Step('cuda tests', [py, '-m', 'pytest', 'tests', '-m', 'cuda', '-q', '-rs', '-p', 'no:cacheprovider',
                             f'--junitxml={junit}'], 60, 600, figures=cuda_test_figures(junit)),
         Step('train step', [py, 'bench/train_step.py', *bench], 45, 300, figures=train_step_figures('train_step')),
-        Step('train step compiled', [py, 'bench/train_step.py', *bench, '--compile'], 120, 600,
-             env={'TORCH_COMPILE_DISABLE': '1'} if dry_run else {}, figures=train_step_figures('train_step_compiled')),
         Step('seg step', [py, 'bench/seg_step.py', *bench], 45, 300, figures=seg_step_figures),
-    ]
-    for name in PIPELINE_BENCHES:  # where they exist: CPU figures, and the GPU's where they take --device
-        script = REPO / 'bench' / f'{name}.py'
-        if script.is_file():
-            flags = ['--short'] if dry_run else ['--device', 'cuda'] if '--device' in help_text(script) else []
-            steps.append(Step(name.replace('_', ' '), [py, f'bench/{name}.py', *flags], 30, 300,
-                              figures=pipeline_figures(name)))
-    steps += [
         Step('demo data, ImageNet layout', [py, 'tools/make_demo_data.py', 'imagenet', str(imagenet), '--force',
                                             '--num-classes', '8', '--train', str(per_class), '--val', '1',
                                             '--size', '128', '--label-maps', '8'], 10, 120),
@@ -216,6 +209,15 @@ def plan_steps(report: Path, dry_run: bool) -> list[Step]:
         tool_run('pretrain', PRETRAIN_CONFIG, report / 'pretrain', imagenet, iters, dry_run),
         tool_run('train', SEG_CONFIG, report / 'train', ade, iters, dry_run),
     ]
+    for name in PIPELINE_BENCHES:  # where they exist: CPU figures, and the GPU's where they take --device
+        script = REPO / 'bench' / f'{name}.py'
+        if script.is_file():
+            flags = ['--short'] if dry_run else ['--device', 'cuda'] if '--device' in help_text(script) else []
+            steps.append(Step(name.replace('_', ' '), [py, f'bench/{name}.py', *flags], 30, 300,
+                              figures=pipeline_figures(name)))
+    steps.append(Step('train step compiled', [py, 'bench/train_step.py', *bench, '--compile'], 120, 600,
+                      env={'TORCH_COMPILE_DISABLE': '1'} if dry_run else {},
+                      figures=train_step_figures('train_step_compiled')))
     return steps
 
 
@@ -241,9 +243,15 @@ def help_text(script: Path) -> str:
     return subprocess.run([sys.executable, str(script), '--help'], capture_output=True, text=True, cwd=REPO).stdout
 
 
-def run_step(step: Step, report: Path) -> None:
-    """Run ``step``, its output into ``report/<name>.log``; set its status, time and figures."""
+def run_step(step: Step, report: Path, seconds_left: float) -> None:
+    """Run ``step`` for at most its timeout and ``seconds_left``, its output into ``report/<name>.log``; set its
+    status, time and figures. With no time left it is not started."""
     step.log = re.sub(r'[^a-z0-9]+', '_', step.name.lower()).strip('_') + '.log'
+    if seconds_left <= 0:
+        step.status = 'not started: the time limit was reached'
+        print(f'gpu-check: {step.name}: {step.status}', flush=True)
+        return
+    timeout = min(step.timeout_s, seconds_left)
     env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get('PYTHONPATH')])]), **step.env)
     print(f'gpu-check: {step.name} ... ', end='', flush=True)
@@ -253,10 +261,10 @@ def run_step(step: Step, report: Path) -> None:
         log.flush()
         try:
             code = subprocess.run(step.command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=step.timeout_s).returncode
+                                  timeout=timeout).returncode
             step.status = 'ok' if code == 0 else f'failed (exit {code})'
         except subprocess.TimeoutExpired:
-            step.status = f'timed out after {step.timeout_s} s'
+            step.status = f'stopped after {timeout:.0f} s'
     step.seconds = time.perf_counter() - started
     step.found = {k: v for k, v in step.figures((report / step.log).read_text(errors='replace')).items()
                   if v is not None}
@@ -336,6 +344,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('report', type=Path, help='folder for the report and the logs (created)')
     parser.add_argument('--dry-run', action='store_true', help='every step on the CPU at the smallest sizes')
     parser.add_argument('--setup-seconds', type=float, default=0.0, help='time the set-up took (for the budget)')
+    parser.add_argument('--limit-seconds', type=float, default=0.0,
+                        help='stop the steps after this many seconds in all, set-up included, and report what ran '
+                        '(a short GPU slot); 0: no limit')
     return parser.parse_args(argv)
 
 
@@ -353,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         print('gpu-check: dry run: every step on the CPU in fp32 at the smallest sizes (the allowances are for a GPU)')
     started = time.perf_counter()
     for step in steps:
-        run_step(step, report)
+        left = args.limit_seconds - args.setup_seconds - (time.perf_counter() - started) if args.limit_seconds \
+            else math.inf
+        run_step(step, report, left)
     figures = {k: v for step in steps for k, v in step.found.items()}
     goals = []
     for goal in GOALS:

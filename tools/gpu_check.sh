@@ -8,7 +8,8 @@
 #      report.md and report.json into REPORT_DIR.
 # Knobs: DRY_RUN=1 (every step on the CPU at the smallest sizes), VENV (default .venv), PYTHON (the node's
 # interpreter with torch, default python3), WHEELHOUSE (default wheelhouse/cpXY for PYTHON's version, if there),
-# REPORT_DIR (default work_dirs/gpu_check/<UTC time>), MMCV_CUDA (default 0: CPU ops, the budget's build).
+# REPORT_DIR (default work_dirs/gpu_check/<UTC time>), MMCV_CUDA (default 0: CPU ops, the budget's build),
+# LIMIT_S (stop starting steps after this many seconds in all and report what ran; default: no limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DRY_RUN=${DRY_RUN:-0}
@@ -53,4 +54,4 @@ else
 fi
 
 exec env PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$setup_python" tools/gpu_check.py "$REPORT_DIR" \
-  --setup-seconds $((SECONDS - started)) $([ "$DRY_RUN" = 1 ] && echo --dry-run)
+  --setup-seconds $((SECONDS - started)) --limit-seconds "${LIMIT_S:-0}" $([ "$DRY_RUN" = 1 ] && echo --dry-run)

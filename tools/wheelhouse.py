@@ -46,7 +46,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = 'wheelhouse.json'
@@ -108,18 +108,21 @@ def target_environment(python_version: str) -> dict[str, str]:
 
 
 def read_have(path: Path | None) -> dict[str, Version | None]:
-    """``name==version`` (pip freeze, ``pip list --format=freeze``) or bare ``name`` lines -> {name: version}."""
+    """What a node has, from ``pip list --format=freeze`` (``name==version`` lines), ``pip freeze`` (``name @ url``
+    counts as the name alone; ``-e`` lines are skipped) or bare names (any version) -> {name: version or None}."""
     have: dict[str, Version | None] = {}
     if path is None:
         return have
     for number, line in enumerate(path.read_text().splitlines(), 1):
         line = line.split('#', 1)[0].strip()
-        if not line:
+        if not line or line.startswith('-'):
             continue
-        match = re.fullmatch(r'([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*(\S+))?', line)
-        if match is None:
-            raise WheelhouseError(f'{path}:{number}: expected "name" or "name==version", got {line!r}')
-        have[canonicalize_name(match[1])] = Version(match[2]) if match[2] else None
+        match = re.fullmatch(r'([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*(\S+)|@\s*\S+)?', line)
+        try:
+            have[canonicalize_name(match[1])] = Version(match[2]) if match[2] else None
+        except (TypeError, InvalidVersion):  # no match, or a version that is not PEP 440
+            raise WheelhouseError(f'{path}:{number}: expected "name", "name==version" or "name @ url", got '
+                                  f'{line!r}') from None
     return have
 
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -76,6 +77,17 @@ def test_pipeline_bench_figures_take_every_pipeline_ratio_and_the_cuda_batch():
                        'device_pipeline.cuda_decode_augment_ms': 30.2}
 
 
+def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path):
+    slow = gpu_check.Step('sleeper', [sys.executable, '-c', 'import time; time.sleep(30)'], 1, 60)
+    started = time.perf_counter()
+    gpu_check.run_step(slow, tmp_path, seconds_left=1.0)
+    assert slow.status == 'stopped after 1 s' and time.perf_counter() - started < 20
+    assert (tmp_path / 'sleeper.log').read_text().startswith('$ ')
+    late = gpu_check.Step('late', [sys.executable, '-c', 'pass'], 1, 60)
+    gpu_check.run_step(late, tmp_path, seconds_left=0.0)
+    assert late.status == 'not started: the time limit was reached' and not (tmp_path / 'late.log').exists()
+
+
 def write_scalars(work_dir, losses):
     run = work_dir / '20260101_000000/vis_data'
     run.mkdir(parents=True)
@@ -115,8 +127,9 @@ def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     report = json.loads((tmp_path / 'report/report.json').read_text())
     assert report['dry_run'] and report['machine']['gpu'] == 'none (CPU)'
     names = [step['name'] for step in report['steps']]
-    assert names[:4] == ['cuda tests', 'train step', 'train step compiled', 'seg step']
-    assert names[-2:] == ['pretrain 6 iterations', 'train 6 iterations']
+    pipelines = [name.replace('_', ' ') for name in gpu_check.PIPELINE_BENCHES if (REPO / f'bench/{name}.py').is_file()]
+    assert names == ['cuda tests', 'train step', 'seg step', 'demo data, ImageNet layout', 'demo data, ADE20K layout',
+                     'pretrain 6 iterations', 'train 6 iterations', *pipelines, 'train step compiled']
     assert all(step['status'] == 'ok' and (tmp_path / 'report' / step['log']).is_file() for step in report['steps'])
     figures = report['figures']
     assert figures['cuda_tests.failed'] == 0 and figures['cuda_tests.passed'] == 0 and figures['cuda_tests.skipped'] > 0

@@ -124,12 +124,14 @@ def test_collect_walks_the_requirements_for_the_target_python_and_narrows_by_ref
 
 def test_have_file_takes_pip_freeze_lines_and_names_a_bad_one(tmp_path):
     have = tmp_path / 'node.txt'
-    have.write_text('# pip list --format=freeze\nscipy==1.16.2\nTimm\nopencv_python_headless==4.12.0.88\n')
+    have.write_text('# pip list --format=freeze\nscipy==1.16.2\nTimm\nopencv_python_headless==4.12.0.88\n'
+                    'mylib @ file:///src/mylib\n-e git+https://example.org/x.git#egg=x\n')
     assert wheelhouse.read_have(have) == {'scipy': Version('1.16.2'), 'timm': None,
-                                          'opencv-python-headless': Version('4.12.0.88')}
-    have.write_text('scipy==1.16\nscipy>=1\n')
-    with pytest.raises(wheelhouse.WheelhouseError, match=r'node.txt:2: expected "name" or "name==version"'):
-        wheelhouse.read_have(have)
+                                          'opencv-python-headless': Version('4.12.0.88'), 'mylib': None}
+    for bad in ('scipy>=1', 'scipy==not.a.version'):
+        have.write_text(f'scipy==1.16\n{bad}\n')
+        with pytest.raises(wheelhouse.WheelhouseError, match=r'node.txt:2: expected "name", "name==version" or'):
+            wheelhouse.read_have(have)
 
 
 def test_platform_tags_reach_the_given_glibc_and_no_further():
