@@ -1,15 +1,14 @@
 """What only a GPU can show: AMP in bf16 and in fp16 with the loss scaler, SyncBN through the tools' process group,
 the fused attention kernel, the annotator and the token-label targets on CUDA. Each test skips without CUDA;
-``make gpu-check`` runs them (``pytest -m cuda``). The tiny classifier and batches are the fast-path tests', the
-random timm annotator the annotator tests'."""
+``make gpu-check`` runs them (``pytest -m cuda``)."""
 import pytest
 import torch
+from lvseg_testing.timm_models import IMAGENET, save_timm_model
+from lvseg_testing.tiny_classifier import ARCH, classifier, loader_batch
 from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
-from test_annotator.test_annotator import IMAGENET, save_timm_model
-from test_models.test_fast_path import ARCH, classifier, loader_batch
 from torch.profiler import ProfilerActivity, profile
 
 from lvseg.annotator.dense import timm_annotator

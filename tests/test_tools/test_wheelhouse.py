@@ -176,20 +176,20 @@ def cached_mmcv_wheel() -> Path | None:
     return next(folder.glob('mmcv-*.whl'), None)
 
 
-def setup_env(tmp_path: Path, venv: str, python: Path, wheels: Path) -> subprocess.CompletedProcess:
+def offline_env(tmp_path: Path, venv: str, python: Path, wheels: Path) -> dict:
+    """The environment of an offline set-up of ``tmp_path/venv`` from ``wheels`` onto ``python``'s torch."""
     env = dict(os.environ, VENV=str(tmp_path / venv), PYTHON=str(python), WHEELHOUSE=str(wheels),
                TORCH_SPEC='system', PIP_NO_COMPILE='1')
     env.pop('PYTHONPATH', None)
-    return subprocess.run(['bash', 'tools/setup_env.sh'], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    return env
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(cached_mmcv_wheel() is None, reason='no mmcv wheel cached for this torch: run make setup first')
 def test_offline_install_from_a_wheelhouse_onto_an_existing_torch(tmp_path):
     """make wheelhouse for this Python with what the node has left out (pip fetches the rest from the index),
-    then tools/setup_env.sh offline (pip --no-index) into a fresh venv over a node-like Python: torch is the
-    node's, mmcv is the cached wheel for that torch, the rest comes from the wheelhouse."""
+    then make gpu-check's offline set-up (tools/setup_env.sh, pip --no-index) into a fresh venv over a node-like
+    Python: torch is the node's, mmcv is the cached wheel for that torch, the rest comes from the wheelhouse."""
     node_python = node_like_python(tmp_path)
     have = tmp_path / 'node.txt'  # what the node has, as "pip list --format=freeze" would print it
     freeze = subprocess.run([str(node_python), '-c', FREEZE], capture_output=True, text=True, check=True)
@@ -204,11 +204,19 @@ def test_offline_install_from_a_wheelhouse_onto_an_existing_torch(tmp_path):
     assert {'lvseg', 'mmcv', 'mmengine', 'mmsegmentation', 'ftfy', 'regex', 'setuptools'} <= carried
     assert not carried & {'torch', 'torchvision', 'numpy', 'timm', 'opencv-python'}
 
-    result = setup_env(tmp_path, 'env', node_python, wheels)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert 'setup done' in result.stdout and 'building mmcv' not in result.stdout
-    installed = [line for line in result.stdout.splitlines() if line.startswith('installing from the wheelhouse')]
+    # As make gpu-check does it (DRY_RUN=1: no GPU here; LIMIT_S=1: the set-up takes longer, so no step starts).
+    report = tmp_path / 'report'
+    result = subprocess.run(['bash', 'tools/gpu_check.sh'], cwd=REPO, capture_output=True, text=True, timeout=900,
+                            env=offline_env(tmp_path, 'env', node_python, wheels) | dict(
+                                DRY_RUN='1', LIMIT_S='1', REPORT_DIR=str(report)))
+    setup_log = (report / 'setup.log').read_text()
+    assert 'setup done' in setup_log and 'building mmcv' not in setup_log, result.stderr[-3000:] + setup_log[-3000:]
+    installed = [line for line in setup_log.splitlines() if line.startswith('installing from the wheelhouse')]
     assert all(name in installed[-1] for name in ('mmengine', 'mmsegmentation', 'ftfy'))
+    assert f'gpu-check: setting up {tmp_path / "env"} offline from {wheels}' in result.stdout
+    steps = json.loads((report / 'report.json').read_text())['steps']
+    assert {step['status'] for step in steps} == {'not started: the time limit was reached'}
+    assert result.returncode == 1  # nothing was checked
     probe = ('import json, mmengine, torch, lvseg; print(json.dumps({"torch": torch.__file__, '
              '"mmengine": mmengine.__file__, "lvseg": lvseg.__file__}))')
     where = json.loads(subprocess.run([str(tmp_path / 'env/bin/python'), '-c', probe], capture_output=True, text=True,
@@ -224,7 +232,8 @@ def test_offline_install_from_a_wheelhouse_onto_an_existing_torch(tmp_path):
     for path in wheels.iterdir():
         if not path.name.startswith('ftfy-'):
             (lacking / path.name).symlink_to(path)
-    result = setup_env(tmp_path, 'env', node_python, lacking)
+    result = subprocess.run(['bash', 'tools/setup_env.sh'], cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env=offline_env(tmp_path, 'env', node_python, lacking))
     assert result.returncode != 0
     named = [line for line in result.stderr.splitlines() if line.startswith('error:')]
     assert named == [f'error: the wheelhouse {lacking} lacks: ftfy (needed by lvseg)']
