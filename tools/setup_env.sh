@@ -51,7 +51,10 @@ fi
 step "1/6 virtual environment in $VENV"
 if [ ! -x "$VENV/bin/python" ]; then
   if [ "$TORCH_SPEC" = system ]; then
-    "$PYTHON" -m venv --system-site-packages "$VENV" ||
+    # Without ensurepip in the base interpreter (Debian without python3-venv), a venv without pip of its own: the
+    # pip it sees (the base's, or PYTHON's through the .pth file below) installs into it.
+    "$PYTHON" -m venv --system-site-packages "$VENV" 2>/dev/null ||
+      { rm -rf "$VENV" && "$PYTHON" -m venv --system-site-packages --without-pip "$VENV"; } ||
       fail "create venv" "check that '$PYTHON' has the venv module (Debian: apt-get install python3-venv)"
     # When PYTHON is itself a venv (as on nodes whose torch lives in /opt/<x>/.venv), a venv made from it sees the
     # base interpreter's site-packages only: a .pth file adds PYTHON's own, with their .pth files.
