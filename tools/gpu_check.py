@@ -124,13 +124,13 @@ def seg_step_figures(log: str) -> dict:
 
 
 def pipeline_figures(name: str) -> Callable[[str], dict]:
-    """Every ``images/s <pipeline>: <median> ...`` and ``ratio <a>/<b>: ... <median>`` of a data-pipeline benchmark,
-    and its CUDA line (ms per batch: decode, and decode + augment + normalize)."""
+    """Every ``images/s [<clock>] <pipeline>: <median> ...`` and ``ratio [<clock>] <a>/<b>: ... <median>`` of a
+    data-pipeline benchmark, and its CUDA line (ms per batch: decode, and decode + augment + normalize)."""
     def parse(log: str) -> dict:
-        figures = {f'{name}.{what}.images_per_s': float(value)
-                   for what, value in re.findall(rf'^images/s ([\w+-]+): {NUMBER}', log, re.M)}
-        figures |= {f'{name}.ratio.{what}': float(value)
-                    for what, value in re.findall(rf'^ratio ([\w+/-]+): [^\d\n]*{NUMBER}', log, re.M)}
+        figures = {f'{name}.{what.replace(" ", ".")}.images_per_s': float(value)
+                   for what, value in re.findall(rf'^images/s ([^:\n]+): {NUMBER}', log, re.M)}
+        figures |= {f'{name}.ratio.{what.replace(" ", ".")}': float(value)
+                    for what, value in re.findall(rf'^ratio ([^:\n]+): [^\d\n]*{NUMBER}', log, re.M)}
         cuda = next((line for line in log.splitlines() if line.startswith('CUDA, batch of')), '')
         figures[f'{name}.cuda_decode_ms'] = number(r'decode \(nvjpeg\) {n}', cuda)
         figures[f'{name}.cuda_decode_augment_ms'] = number(r'decode \+ augment \+ normalize {n}', cuda)

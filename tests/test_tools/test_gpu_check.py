@@ -67,12 +67,14 @@ def test_bf16_figures_and_peak_fractions_are_read_where_several_precisions_are_t
 def test_pipeline_bench_figures_take_every_pipeline_ratio_and_the_cuda_batch():
     log = ('images/s timm: 415.0 (range 342.0-431.0)  ms/image 2.41\n'
            'images/s device-workers: 2500.0 (range 2400.0-2600.0)  ms/image 0.40\n'
+           'images/s cpu lvseg+store: 450.5 (range 440.0-460.0)  ms/image 2.22\n'
            'ratio device-workers/timm: paired by round 6.02 (range 5.80-6.30)\n'
            'CUDA, batch of 128: decode (nvjpeg) 21.5 (range 20.0-23.0) ms; decode + augment + normalize 30.2 '
            '(range 29.0-31.0) ms (unverified)\n')
     figures = gpu_check.pipeline_figures('device_pipeline')(log)
     assert figures == {'device_pipeline.timm.images_per_s': 415.0,
                        'device_pipeline.device-workers.images_per_s': 2500.0,
+                       'device_pipeline.cpu.lvseg+store.images_per_s': 450.5,
                        'device_pipeline.ratio.device-workers/timm': 6.02, 'device_pipeline.cuda_decode_ms': 21.5,
                        'device_pipeline.cuda_decode_augment_ms': 30.2}
 
