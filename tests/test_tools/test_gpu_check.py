@@ -90,6 +90,11 @@ def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path):
     assert late.status == 'not started: the time limit was reached' and not (tmp_path / 'late.log').exists()
 
 
+def test_the_cuda_tests_are_collected_from_the_files_that_mark_them():
+    files = gpu_check.cuda_test_files()
+    assert 'tests/test_cuda.py' in files and 'tests/test_tools/test_gpu_check.py' not in files
+
+
 def write_scalars(work_dir, losses):
     run = work_dir / '20260101_000000/vis_data'
     run.mkdir(parents=True)
