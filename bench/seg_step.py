@@ -78,7 +78,9 @@ def slide_stride(cfg: Config, crop: int) -> int:
 
 
 def build_segmentor(cfg: Config, crop: int, with_cp: bool) -> nn.Module:
-    """The config's segmentor, SyncBN reverted to BN, sliding ``crop`` windows with the config's overlap."""
+    """The config's segmentor, SyncBN reverted to BN, sliding ``crop`` windows with the config's overlap, random
+    weights (the timing needs none: the config's pretrained file is not loaded)."""
+    cfg.model.pretrained = None
     cfg.model.backbone.with_cp = with_cp
     stride = slide_stride(cfg, crop)
     cfg.model.test_cfg.update(crop_size=(crop, crop), stride=(stride, stride))

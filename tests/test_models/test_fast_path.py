@@ -8,10 +8,8 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from lvseg_testing.tiny_classifier import ARCH, classifier, loader_batch
 from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
-from mmengine.config import ConfigDict
-from mmengine.structures import BaseDataElement
-from mmseg.registry import MODELS
 from timm.layers import Attention, use_fused_attn
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -20,8 +18,6 @@ from lvseg.models import LVViT
 from lvseg.models.classifiers import token_labeling
 from lvseg.models.classifiers.mix_token import TokenBox
 
-ARCH = {'embed_dims': 32, 'num_layers': 3, 'num_heads': 2, 'mlp_ratio': 2.0, 'stem_channels': 8, 'skip_lam': 2.0}
-NUM_CLASSES = 6
 # Ops that make the host wait for the device on CUDA: reading a value back (``.item()``, ``bool(t)``,
 # ``if t:``, ``float(t)`` all end in ``_local_scalar_dense``) or producing a data-dependent shape.
 HOST_READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default,
@@ -101,38 +97,6 @@ def test_the_stem_runs_channels_last_and_hands_contiguous_tokens_equal_to_the_de
     reference, _ = nchw(images)
     torch.testing.assert_close(tokens, reference, rtol=1e-4, atol=1e-5)
     assert not LVViT(arch=ARCH, img_size=64, pyramid='none', stem_channels_last=False).patch_embed.channels_last
-
-
-def classifier(class_target: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = MODELS.build(ConfigDict(
-        type='TokenLabelingClassifier', num_classes=NUM_CLASSES, class_target=class_target,
-        backbone={'type': 'LVViT', 'arch': ARCH, 'img_size': 64, 'pyramid': 'none', 'final_norm': True,
-                  'drop_path_rate': 0.1},
-        data_preprocessor={'type': 'TokenLabelingDataPreprocessor', 'random_erasing_prob': 1.0}))
-    model.init_weights()
-    return model.train()
-
-
-def loader_batch(with_map: bool) -> dict:
-    """What the data loader hands ``train_step``: uint8 images and data samples with the token-label fields.
-
-    The images come stacked: from a list, mmengine's ``stack_batch`` compares the images' sizes in a CPU tensor
-    that it builds from their shapes (a host-side read of no device data, outside lvseg)."""
-    generator = torch.Generator().manual_seed(0)
-    samples = []
-    for label in (0, 3, 5, 2):
-        sample = BaseDataElement(gt_label=torch.tensor(label))
-        if with_map:
-            logits = torch.randn(3, 4, 4, generator=generator).sort(dim=0, descending=True).values
-            indices = torch.randint(NUM_CLASSES, (3, 4, 4), generator=generator).float()
-            sample.set_data({'token_label_topk': torch.stack([logits, indices]).half(),
-                             'token_label_box': torch.tensor([0.1, 0.2, 0.9, 0.8]),
-                             'token_label_flip': torch.tensor(label % 2 == 1),
-                             'token_label_affine': torch.tensor([[1.0, 0.1, 0.0], [0.0, 1.0, 0.05]])})
-        samples.append(sample)
-    images = [torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=generator) for _ in samples]
-    return {'inputs': torch.stack(images), 'data_samples': samples}
 
 
 @pytest.mark.parametrize('class_target,with_map', [('annotator', True), ('ground_truth', True), ('both', True),

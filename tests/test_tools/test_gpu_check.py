@@ -1,0 +1,152 @@
+"""make gpu-check (tools/gpu_check.sh, tools/gpu_check.py): one line and out where there is no GPU, figures read
+from the benchmarks' and tools' output and judged against their goals, and (slow) the whole dry run on the CPU."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from lvseg_testing.tool_runner import REPO, import_tool
+
+gpu_check = import_tool('gpu_check')
+
+TRAIN_STEP_OUTPUT = """bench/train_step.py: one train step (forward + loss + backward + AdamW) at 224 px
+images/s lvseg: 3.20  achieved 63.0 GFLOP/s  step median 2.500 s (min 2.4, max 2.6)
+images/s timm-peer: 3.96  achieved 61.8 GFLOP/s  step median 2.0 s (min 2.0, max 2.1)
+"""
+SEG_STEP_OUTPUT = """images/s train: 0.134  step median 14.9 s (min 14.8, max 15.0)  peak RSS 4636 MiB (RSS before)
+images/s train with_cp: 0.134  step median 14.9 s  peak RSS 4031 MiB (RSS before the first step 1004 MiB)  [x]
+images/s slide: 0.243  step median 4.1 s (min 4.1, max 4.1)  peak RSS 1841 MiB (RSS before 990 MiB)  [y]
+"""
+
+
+def gpu_check_sh(tmp_path, **env) -> subprocess.CompletedProcess:
+    """tools/gpu_check.sh with this test's environment as VENV and a report folder in ``tmp_path``."""
+    env = dict(os.environ, VENV=sys.prefix, REPORT_DIR=str(tmp_path / 'report'), **env)
+    return subprocess.run(['bash', 'tools/gpu_check.sh'], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1800)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the check runs when CUDA is there')
+def test_without_cuda_it_stops_at_once_with_one_line(tmp_path):
+    result = gpu_check_sh(tmp_path)
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('gpu-check: no CUDA device visible to torch')
+    assert not (tmp_path / 'report').exists()
+
+
+def test_bench_figures_are_read_from_their_lines():
+    figures = gpu_check.train_step_figures('train_step')(TRAIN_STEP_OUTPUT)
+    assert figures['train_step.lvseg.images_per_s'] == 3.20
+    assert figures['train_step.lvseg.achieved_gflop_per_s'] == 63.0
+    assert figures['train_step.lvseg.peak_fraction'] is None  # the CPU has no datasheet peak: "not measured"
+    figures = gpu_check.seg_step_figures(SEG_STEP_OUTPUT)
+    assert figures['seg_step.train.images_per_s'] == 0.134 and figures['seg_step.train.peak_mib'] == 4636
+    assert figures['seg_step.slide.images_per_s'] == 0.243 and figures['seg_step.slide.peak_mib'] == 1841
+
+
+def test_bf16_figures_and_peak_fractions_are_read_where_several_precisions_are_timed():
+    log = ('images/s lvseg [fp32]: 900.00  achieved 100.0 GFLOP/s  0.101 of the datasheet peak, 0.127 of the matmul '
+           'ceiling\n'
+           'images/s lvseg [bf16]: 3100.50  achieved 408000.0 GFLOP/s  0.412 of the datasheet peak, 0.520 of the '
+           'matmul ceiling\n'
+           'images/s train with_cp [bf16]: 20.000  achieved 99.0 GFLOP/s  peak allocated 9000 MiB  [train]\n'
+           'images/s train [bf16]: 30.000  achieved 300000.0 GFLOP/s  peak allocated 12000 MiB  0.303 of the '
+           'datasheet peak, 0.380 of the matmul ceiling  [train, batch 2 x 512x512]\n')
+    figures = gpu_check.train_step_figures('train_step')(log)
+    assert figures['train_step.lvseg.images_per_s'] == 3100.5
+    assert figures['train_step.lvseg.peak_fraction'] == 0.412 and figures['train_step.lvseg.matmul_fraction'] == 0.52
+    figures = gpu_check.seg_step_figures(log)
+    assert figures['seg_step.train.images_per_s'] == 30.0 and figures['seg_step.train.peak_mib'] == 12000
+    assert figures['seg_step.train.peak_fraction'] == 0.303 and figures['seg_step.slide.images_per_s'] is None
+
+
+def test_pipeline_bench_figures_take_every_pipeline_ratio_and_the_cuda_batch():
+    log = ('images/s timm: 415.0 (range 342.0-431.0)  ms/image 2.41\n'
+           'images/s device-workers: 2500.0 (range 2400.0-2600.0)  ms/image 0.40\n'
+           'images/s cpu lvseg+store: 450.5 (range 440.0-460.0)  ms/image 2.22\n'
+           'ratio device-workers/timm: paired by round 6.02 (range 5.80-6.30)\n'
+           'CUDA, batch of 128: decode (nvjpeg) 21.5 (range 20.0-23.0) ms; decode + augment + normalize 30.2 '
+           '(range 29.0-31.0) ms (unverified)\n')
+    figures = gpu_check.pipeline_figures('device_pipeline')(log)
+    assert figures == {'device_pipeline.timm.images_per_s': 415.0,
+                       'device_pipeline.device-workers.images_per_s': 2500.0,
+                       'device_pipeline.cpu.lvseg+store.images_per_s': 450.5,
+                       'device_pipeline.ratio.device-workers/timm': 6.02, 'device_pipeline.cuda_decode_ms': 21.5,
+                       'device_pipeline.cuda_decode_augment_ms': 30.2}
+
+
+def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path):
+    slow = gpu_check.Step('sleeper', [sys.executable, '-c', 'import time; time.sleep(30)'], 1, 60)
+    started = time.perf_counter()
+    gpu_check.run_step(slow, tmp_path, seconds_left=1.0)
+    assert slow.status == 'stopped after 1 s' and time.perf_counter() - started < 20
+    assert (tmp_path / 'sleeper.log').read_text().startswith('$ ')
+    late = gpu_check.Step('late', [sys.executable, '-c', 'pass'], 1, 60)
+    gpu_check.run_step(late, tmp_path, seconds_left=0.0)
+    assert late.status == 'not started: the time limit was reached' and not (tmp_path / 'late.log').exists()
+
+
+def test_the_cuda_tests_are_collected_from_the_files_that_mark_them():
+    files = gpu_check.cuda_test_files()
+    assert 'tests/test_cuda.py' in files and 'tests/test_tools/test_gpu_check.py' not in files
+
+
+def write_scalars(work_dir, losses):
+    run = work_dir / '20260101_000000/vis_data'
+    run.mkdir(parents=True)
+    records = [{'loss': loss, 'iter': i + 1} for i, loss in enumerate(losses)] + [{'accuracy/top1': 50.0}]
+    (run / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in records) + '\n')
+    (work_dir / 'demo.py').write_text("optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')\n")
+
+
+def test_a_runs_losses_must_be_finite_and_fall(tmp_path):
+    falling, broken = tmp_path / 'falling', tmp_path / 'broken'
+    write_scalars(falling, [2.1, 2.0, 2.05, 1.9, 1.95, 1.8, 1.7, 1.75, 1.6, 1.5])
+    write_scalars(broken, [2.1, 2.0, float('nan'), 1.9])
+    good = gpu_check.run_figures(falling, 'train')('')
+    assert good['train.all_finite'] and good['train.falls'] and good['train.amp_dtype'] == 'bfloat16'
+    assert good['train.iterations_logged'] == 10 and good['train.loss_last'] == 1.5
+    assert not gpu_check.run_figures(broken, 'train')('')['train.all_finite']
+    figures = {**good, 'pretrain.all_finite': True, 'pretrain.falls': False, 'pretrain.amp_dtype': 'bfloat16',
+               'cuda_tests.failed': 0, 'cuda_tests.skipped': 0, 'cuda_tests.passed': 6}
+    failed = [what for what, ok in gpu_check.checks([], figures, dry_run=False) if not ok]
+    assert failed == ['pretrain: loss falls (mean of the last 5 < mean of the first 5)']
+
+
+def test_goals_are_met_missed_unmeasured_or_left_unjudged_in_a_dry_run():
+    goal = gpu_check.GOALS[2]  # slide inference, images/s
+    assert gpu_check.judge(goal, {goal.key: 31.0}, dry_run=False) == ('31.0 images/s', 'met')
+    assert gpu_check.judge(goal, {goal.key: 12.5}, dry_run=False) == ('12.5 images/s', 'not met')
+    assert gpu_check.judge(goal, {}, dry_run=False) == ('not measured', 'not measured')
+    assert gpu_check.judge(goal, {goal.key: 0.2}, dry_run=True)[1] == 'not judged (dry run on the CPU)'
+    fraction = gpu_check.GOALS[0]
+    assert gpu_check.judge(fraction, {fraction.key: 0.412}, dry_run=False) == ('41.2%', 'met')
+
+
+@pytest.mark.slow
+def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
+    result = gpu_check_sh(tmp_path, DRY_RUN='1')
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    report = json.loads((tmp_path / 'report/report.json').read_text())
+    assert report['dry_run'] and report['machine']['gpu'] == 'none (CPU)'
+    names = [step['name'] for step in report['steps']]
+    pipelines = [name.replace('_', ' ') for name in gpu_check.PIPELINE_BENCHES if (REPO / f'bench/{name}.py').is_file()]
+    assert names == ['cuda tests', 'train step', 'seg step', 'demo data, ImageNet layout', 'demo data, ADE20K layout',
+                     'pretrain 6 iterations', 'train 6 iterations', *pipelines, 'train step compiled']
+    assert all(step['status'] == 'ok' and (tmp_path / 'report' / step['log']).is_file() for step in report['steps'])
+    figures = report['figures']
+    assert figures['cuda_tests.failed'] == 0 and figures['cuda_tests.passed'] == 0 and figures['cuda_tests.skipped'] > 0
+    assert figures['cuda_tests.skip_reasons'] == ['needs a CUDA device (make gpu-check)']
+    assert figures['train_step.lvseg.images_per_s'] > 0 and figures['seg_step.slide.images_per_s'] > 0
+    assert figures['pretrain.iterations_logged'] == 6 and figures['train.iterations_logged'] == 6
+    assert figures['pretrain.all_finite'] and figures['train.all_finite']
+    assert [goal['verdict'] for goal in report['goals'] if goal['measured'] != 'not measured'] == \
+        ['not judged (dry run on the CPU)'] * sum(goal['measured'] != 'not measured' for goal in report['goals'])
+    assert all(ok for _, ok in report['checks'])
+    text = (tmp_path / 'report/report.md').read_text()
+    assert all(goal['what'] in text for goal in report['goals']) and 'dry run on the CPU' in text
+    assert 'gpu-check: time budget 480 s' in result.stdout
