@@ -10,7 +10,7 @@ PYTHON_VERSION ?= 3.12
 
 .PHONY: setup test test-fast demo lint bench wheelhouse gpu-check
 
-setup:  ## build .venv with torch, mmcv (compiled ops), mmengine, mmseg, timm and lvseg (offline: WHEELHOUSE=DIR TORCH_SPEC=system)
+setup:  ## build .venv with torch, mmcv (compiled ops), mmengine, mmseg, timm and lvseg (offline: WHEELHOUSE=DIR TORCH_PACKAGES=system)
 	VENV=$(VENV) bash tools/setup_env.sh
 
 $(PY):  # a clone without the environment: build it first

@@ -74,7 +74,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py'
 IMG_SIZE, AUTO_AUGMENT = 224, 'rand-m9-mstd0.5-inc1'  # the recipe's (docs/method.md#pretraining-recipe)
 SOURCE_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'retina')
-ASPECTS = (4 / 3, 3 / 2, 1.0, 3 / 4, 2 / 3)  # width / height of the written photos
+WIDTHS_PER_HEIGHT = (4 / 3, 3 / 2, 1.0, 3 / 4, 2 / 3)  # width / height of the written photos
 NUM_FOLDERS, JPEG_QUALITY = 8, 90
 CLOCKS = ('cpu', 'wall')  # images per second of the process's CPU time, and of the clock
 POSTERIZE_ZERO_BITS = 'bits must be between or equal to 1 and 8'  # Pillow 13's refusal, raised inside timm
@@ -187,7 +187,7 @@ def write_photos(root: Path, count: int, long_side: tuple[int, int], seed: int) 
     sources = [Image.fromarray(getattr(photos, name)()).convert('RGB') for name in SOURCE_PHOTOS]
     for i in range(count):
         source = sources[i % len(sources)]
-        aspect = ASPECTS[rng.integers(len(ASPECTS))]
+        aspect = WIDTHS_PER_HEIGHT[rng.integers(len(WIDTHS_PER_HEIGHT))]
         longer = int(rng.integers(long_side[0], long_side[1] + 1))
         size = (longer, round(longer / aspect)) if aspect >= 1 else (round(longer * aspect), longer)
         fit = min(source.width / size[0], source.height / size[1])  # the largest cut of this aspect

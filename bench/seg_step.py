@@ -54,7 +54,7 @@ import lvseg  # noqa: E402, F401  (registers LVViT)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs/upernet_lvvit.py'
-SLIDE_ASPECT = 683 / 512  # the benchmark image: 512x683, ADE20K's typical 3:4 landscape shape
+SLIDE_WIDTH_PER_HEIGHT = 683 / 512  # the benchmark image: 512x683, ADE20K's typical 3:4 landscape shape
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -118,7 +118,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
     num_classes = model.decode_head.num_classes
     if case == 'slide':
         model.eval()
-        images, _ = segmentation_batch(1, args.crop, round(args.crop * SLIDE_ASPECT), num_classes, device)
+        images, _ = segmentation_batch(1, args.crop, round(args.crop * SLIDE_WIDTH_PER_HEIGHT), num_classes, device)
 
         def step() -> None:
             with torch.no_grad(), torch.autocast(device.type, dtype=amp) if amp else nullcontext():

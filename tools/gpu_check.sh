@@ -2,7 +2,7 @@
 # make gpu-check: lvseg's CUDA paths and GPU figures in one command, on a node without network.
 #   1. stops at once, with one line, where no CUDA device is visible (unless DRY_RUN=1);
 #   2. uses the environment in VENV if it imports lvseg with mmcv's ops, else makes it offline from WHEELHOUSE
-#      onto PYTHON's own torch (tools/setup_env.sh with TORCH_SPEC=system; mmcv's CPU ops are built once, with
+#      onto PYTHON's own torch (tools/setup_env.sh with TORCH_PACKAGES=system; mmcv's CPU ops are built once, with
 #      every core, and cached in LVSEG_CACHE, so a second check reuses them);
 #   3. runs tools/gpu_check.py: the CUDA tests, the benchmarks, 20 bf16 iterations of both tools, and writes
 #      report.md and report.json into REPORT_DIR.
@@ -43,7 +43,7 @@ else
     exit 1
   }
   echo "gpu-check: setting up $VENV offline from $WHEELHOUSE onto $PYTHON's torch (log: $REPORT_DIR/setup.log)"
-  if ! WHEELHOUSE="$WHEELHOUSE" TORCH_SPEC=system MMCV_CUDA="${MMCV_CUDA:-0}" VENV="$VENV" PYTHON="$PYTHON" \
+  if ! WHEELHOUSE="$WHEELHOUSE" TORCH_PACKAGES=system MMCV_CUDA="${MMCV_CUDA:-0}" VENV="$VENV" PYTHON="$PYTHON" \
     bash tools/setup_env.sh >"$REPORT_DIR/setup.log" 2>&1; then
     grep -h '^error:\|^!!!' "$REPORT_DIR/setup.log" >&2 || tail -5 "$REPORT_DIR/setup.log" >&2
     exit 1

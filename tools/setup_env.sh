@@ -4,14 +4,14 @@
 #
 # Idempotent: a second run reuses the venv and the cached mmcv wheel and takes seconds.
 # Two ways to get torch and the rest:
-#   online (default)             torch from TORCH_SPEC, everything else from the package index;
-#   offline onto a node's torch  WHEELHOUSE=DIR TORCH_SPEC=system: a venv that sees PYTHON's own torch (never
+#   online (default)             torch from TORCH_PACKAGES, everything else from the package index;
+#   offline onto a node's torch  WHEELHOUSE=DIR TORCH_PACKAGES=system: a venv that sees PYTHON's own torch (never
 #                                installed or changed here), everything else from DIR only (pip --no-index), a
 #                                folder made by 'make wheelhouse' (tools/wheelhouse.py) where the index is reachable.
 # Environment knobs:
 #   VENV          where the environment lives                        (default: .venv)
 #   PYTHON        the interpreter that creates it                    (default: python3)
-#   TORCH_SPEC    the torch requirement(s) to install, or 'system'   (default: torch==2.14.1 torchvision==0.29.1)
+#   TORCH_PACKAGES    the torch requirement(s) to install, or 'system'   (default: torch==2.14.1 torchvision==0.29.1)
 #   WHEELHOUSE    install from this folder only, offline             (default: unset, use the package index)
 #   LVSEG_CACHE   where built mmcv wheels are kept, outside the repo (default: ~/.cache/lvseg)
 #   MAX_JOBS      parallel compile jobs for mmcv's ops               (default: number of cores)
@@ -21,14 +21,14 @@ set -euo pipefail
 
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
+TORCH_PACKAGES=${TORCH_PACKAGES:-torch==2.14.1 torchvision==0.29.1}
 WHEELHOUSE=${WHEELHOUSE:-}
 LVSEG_CACHE=${LVSEG_CACHE:-$HOME/.cache/lvseg}
 # GNU nproc honours OMP_NUM_THREADS (the Makefile sets it to 1 for the tests): count the online cores instead.
 MAX_JOBS=${MAX_JOBS:-$(getconf _NPROCESSORS_ONLN)}
 MMCV_VERSION=2.1.0
 # mmcv's setup.py and mmengine 0.10 import pkg_resources (gone in setuptools 81+); torch 2.14 wants >= 77.0.3.
-SETUPTOOLS_SPEC='setuptools>=77.0.3,<81'
+SETUPTOOLS_REQUIREMENT='setuptools>=77.0.3,<81'
 TOOLS="$(cd "$(dirname "$0")" && pwd)"
 
 step() { printf '\n==> [setup] %s\n' "$*"; }
@@ -38,8 +38,8 @@ fail() {
 }
 
 if [ -n "$WHEELHOUSE" ]; then
-  [ "$TORCH_SPEC" = system ] ||
-    fail "offline install" "WHEELHOUSE=$WHEELHOUSE installs onto an existing torch: add TORCH_SPEC=system (a wheelhouse holds no torch)"
+  [ "$TORCH_PACKAGES" = system ] ||
+    fail "offline install" "WHEELHOUSE=$WHEELHOUSE installs onto an existing torch: add TORCH_PACKAGES=system (a wheelhouse holds no torch)"
   WHEELHOUSE=$(cd "$WHEELHOUSE" 2>/dev/null && pwd) ||
     fail "offline install" "no wheelhouse folder '$WHEELHOUSE': make one with 'make wheelhouse' where the package index is reachable"
   # pip sees the wheelhouse and nothing else: no index, and none of the find-links, indexes or constraints that
@@ -50,7 +50,7 @@ fi
 
 step "1/6 virtual environment in $VENV"
 if [ ! -x "$VENV/bin/python" ]; then
-  if [ "$TORCH_SPEC" = system ]; then
+  if [ "$TORCH_PACKAGES" = system ]; then
     # Without ensurepip in the base interpreter (Debian without python3-venv), a venv without pip of its own: the
     # pip it sees (the base's, or PYTHON's through the .pth file below) installs into it.
     "$PYTHON" -m venv --system-site-packages "$VENV" 2>/dev/null ||
@@ -86,32 +86,32 @@ offline_install() {
   fi
 }
 
-step "2/6 build tools ($SETUPTOOLS_SPEC, wheel, ninja)"
+step "2/6 build tools ($SETUPTOOLS_REQUIREMENT, wheel, ninja)"
 if [ -n "$WHEELHOUSE" ]; then
   if ! "$PY" -c 'import packaging.requirements' 2>/dev/null; then  # tools/wheelhouse.py reads requirements with it
     compgen -G "$WHEELHOUSE/packaging-*.whl" >/dev/null || fail "build tools" "the wheelhouse $WHEELHOUSE lacks packaging"
     "${PIP[@]}" install -q --no-index --no-deps "$WHEELHOUSE"/packaging-*.whl || fail "build tools" "packaging did not install"
   fi
-  offline_install "build tools" "$SETUPTOOLS_SPEC" wheel ninja
+  offline_install "build tools" "$SETUPTOOLS_REQUIREMENT" wheel ninja
 else
-  "${PIP[@]}" install -q "$SETUPTOOLS_SPEC" wheel ninja ||
+  "${PIP[@]}" install -q "$SETUPTOOLS_REQUIREMENT" wheel ninja ||
     fail "build tools" "pip could not install setuptools/wheel/ninja; check the package index is reachable"
 fi
 
 CONSTRAINTS=()
-if [ "$TORCH_SPEC" = system ]; then
-  step "3/6 torch: the one $PYTHON has (TORCH_SPEC=system: never installed or changed here)"
+if [ "$TORCH_PACKAGES" = system ]; then
+  step "3/6 torch: the one $PYTHON has (TORCH_PACKAGES=system: never installed or changed here)"
 else
-  step "3/6 torch ($TORCH_SPEC)"
-  # shellcheck disable=SC2086  # TORCH_SPEC holds several requirements on purpose
-  "${PIP[@]}" install -q $TORCH_SPEC ||
-    fail "torch" "pip could not install '$TORCH_SPEC'; set TORCH_SPEC to a torch/torchvision pair your index serves"
+  step "3/6 torch ($TORCH_PACKAGES)"
+  # shellcheck disable=SC2086  # TORCH_PACKAGES holds several requirements on purpose
+  "${PIP[@]}" install -q $TORCH_PACKAGES ||
+    fail "torch" "pip could not install '$TORCH_PACKAGES'; set TORCH_PACKAGES to a torch/torchvision pair your index serves"
 fi
 versions=$("$PY" -c 'import torch, torchvision; print(torch.__version__, torchvision.__version__, int(torch.cuda.is_available()))' 2>/dev/null) ||
-  fail "torch" "$VENV does not import torch and torchvision: with TORCH_SPEC=system, set PYTHON to the interpreter that has them (and remove $VENV if it was made from another)"
+  fail "torch" "$VENV does not import torch and torchvision: with TORCH_PACKAGES=system, set PYTHON to the interpreter that has them (and remove $VENV if it was made from another)"
 read -r TORCH_VERSION TORCHVISION_VERSION TORCH_CUDA_OK <<<"$versions"
 echo "torch $TORCH_VERSION, torchvision $TORCHVISION_VERSION, CUDA available: $([ "$TORCH_CUDA_OK" = 1 ] && echo yes || echo no)"
-if [ "$TORCH_SPEC" = system ]; then  # online, pip resolves lvseg's requirements: it must keep this torch
+if [ "$TORCH_PACKAGES" = system ]; then  # online, pip resolves lvseg's requirements: it must keep this torch
   printf 'torch==%s\ntorchvision==%s\n' "$TORCH_VERSION" "$TORCHVISION_VERSION" >"$VENV/torch-constraints.txt"
   CONSTRAINTS=(-c "$VENV/torch-constraints.txt")
 fi
@@ -170,7 +170,7 @@ if [ -n "$WHEELHOUSE" ]; then
   offline_install "lvseg's requirements" pytest --requires-of lvseg mmcv
 else
   step "5/6 mmengine, mmsegmentation 1.2.2, timm, opencv and lvseg (editable)"
-  "${PIP[@]}" install -q --no-build-isolation "${CONSTRAINTS[@]}" -e ".[tests]" "$SETUPTOOLS_SPEC" ||
+  "${PIP[@]}" install -q --no-build-isolation "${CONSTRAINTS[@]}" -e ".[tests]" "$SETUPTOOLS_REQUIREMENT" ||
     fail "lvseg" "pip could not install lvseg's requirements (setup.py); read pip's message above"
 fi
 

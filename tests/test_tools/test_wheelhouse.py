@@ -179,7 +179,7 @@ def cached_mmcv_wheel() -> Path | None:
 def offline_env(tmp_path: Path, venv: str, python: Path, wheels: Path) -> dict:
     """The environment of an offline set-up of ``tmp_path/venv`` from ``wheels`` onto ``python``'s torch."""
     env = dict(os.environ, VENV=str(tmp_path / venv), PYTHON=str(python), WHEELHOUSE=str(wheels),
-               TORCH_SPEC='system', PIP_NO_COMPILE='1')
+               TORCH_PACKAGES='system', PIP_NO_COMPILE='1')
     env.pop('PYTHONPATH', None)
     return env
 
