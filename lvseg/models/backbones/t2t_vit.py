@@ -26,6 +26,7 @@ from mmseg.registry import MODELS
 from timm.layers import Mlp
 
 from ...checkpoints.t2t_vit import convert_t2t_vit_checkpoint
+from .attention import attend, check_kernel
 from .lvvit import LVViT
 
 # The official presets with transformer T2T layers (``t2t_vit_t_14/19/24`` in ``models/t2t_vit.py``).
@@ -68,18 +69,20 @@ class TokenAttention(nn.Module):
 
     Tokens ``(B, N, in_dims)`` -> ``(B, N, token_dims)``: ``v + proj(softmax(q k^T * in_dims^-0.5) v)``. Input
     and output widths differ, so the values stand in for the skip connection; the scale uses the input width
-    (the official ``token_transformer.Attention`` takes ``dim ** -0.5`` with ``dim`` the input width).
+    (the official ``token_transformer.Attention`` takes ``dim ** -0.5`` with ``dim`` the input width). ``kernel``:
+    as :class:`~lvseg.models.backbones.attention.MultiHeadAttention`.
     """
 
-    def __init__(self, in_dims: int, token_dims: int) -> None:
+    def __init__(self, in_dims: int, token_dims: int, kernel: str = 'auto') -> None:
         super().__init__()
         self.scale = in_dims ** -0.5
+        self.kernel = check_kernel(kernel)
         self.qkv = nn.Linear(in_dims, 3 * token_dims, bias=False)
         self.proj = nn.Linear(token_dims, token_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.qkv(x).unsqueeze(1).chunk(3, dim=-1)  # (B, 1, N, token_dims) each
-        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        out = attend(q, k, v, self.scale, kernel=self.kernel)
         return (v + self.proj(out)).squeeze(1)
 
 
@@ -87,11 +90,11 @@ class TokenTransformerLayer(nn.Module):
     """The T2T module's transformer layer: ``x = attn(norm1(x)); x = x + mlp(norm2(x))``, ``(B, N, in_dims)``
     -> ``(B, N, token_dims)``; the MLP keeps the width (the official ``Token_transformer`` has MLP ratio 1)."""
 
-    def __init__(self, in_dims: int, token_dims: int, norm_cfg: dict | None = None) -> None:
+    def __init__(self, in_dims: int, token_dims: int, norm_cfg: dict | None = None, attn_kernel: str = 'auto') -> None:
         super().__init__()
         norm_cfg = norm_cfg or dict(type='LN')
         self.norm1 = build_norm_layer(norm_cfg, in_dims)[1]
-        self.attn = TokenAttention(in_dims, token_dims)
+        self.attn = TokenAttention(in_dims, token_dims, attn_kernel)
         self.norm2 = build_norm_layer(norm_cfg, token_dims)[1]
         self.mlp = Mlp(token_dims)
 
@@ -113,15 +116,17 @@ class TokensToToken(nn.Module):
         embed_dims: width of the output tokens.
         token_dims: width of the T2T layers (64 officially).
         norm_cfg: norm of the T2T layers. Default: LN.
+        attn_kernel: the T2T layers' attention kernel ('auto', 'fused' or 'explicit'). Default: 'auto'.
     """
 
-    def __init__(self, in_channels: int, embed_dims: int, token_dims: int = 64, norm_cfg: dict | None = None) -> None:
+    def __init__(self, in_channels: int, embed_dims: int, token_dims: int = 64, norm_cfg: dict | None = None,
+                 attn_kernel: str = 'auto') -> None:
         super().__init__()
         self.soft_splits = nn.ModuleList(nn.Unfold(kernel, stride=stride, padding=padding)
                                          for kernel, stride, padding in SOFT_SPLITS)
         first_kernel, later_kernel = SOFT_SPLITS[0][0], SOFT_SPLITS[1][0]
-        self.attention1 = TokenTransformerLayer(in_channels * first_kernel ** 2, token_dims, norm_cfg)
-        self.attention2 = TokenTransformerLayer(token_dims * later_kernel ** 2, token_dims, norm_cfg)
+        self.attention1 = TokenTransformerLayer(in_channels * first_kernel ** 2, token_dims, norm_cfg, attn_kernel)
+        self.attention2 = TokenTransformerLayer(token_dims * later_kernel ** 2, token_dims, norm_cfg, attn_kernel)
         self.project = nn.Linear(token_dims * later_kernel ** 2, embed_dims)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -166,6 +171,7 @@ class T2TViT(LVViT):
         pyramid, pyramid_out_channels, pyramid_norm_cfg: the dense outputs, as LV-ViT. Default: side layers.
         interpolate_mode: mode for resizing ``pos_embed``. Default: 'bicubic'.
         with_cp, frozen_stages, norm_eval: as LV-ViT; stage 0 is the T2T module with ``cls_token``.
+        attn_kernel: attention kernel of the blocks and the T2T layers, as LV-ViT. Default: 'auto'.
         pretrained: a checkpoint path (short for ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``).
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads an official T2T-ViT_t checkpoint or an lvseg
             checkpoint of this backbone (see :func:`lvseg.checkpoints.t2t_vit.convert_t2t_vit_checkpoint`).
@@ -176,8 +182,8 @@ class T2TViT(LVViT):
                  drop_path_rate: float = 0.0, norm_cfg: dict | None = None, final_norm: bool = False,
                  pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
-                 frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
-                 init_cfg: dict | None = None) -> None:
+                 attn_kernel: str = 'auto', frozen_stages: int = -1, norm_eval: bool = False,
+                 pretrained: str | None = None, init_cfg: dict | None = None) -> None:
         settings = resolve_arch(arch)
         # LV-ViT's trunk without residual re-scaling; the T2T module (see _build_patch_embed) uses the blocks' norm.
         super().__init__(dict(settings, stem_channels=None, skip_lam=1.0), img_size, TOKEN_STRIDE, in_channels,
@@ -185,7 +191,8 @@ class T2TViT(LVViT):
                          drop_path_rate=drop_path_rate, norm_cfg=norm_cfg, stem_norm_cfg=norm_cfg,
                          final_norm=final_norm, pyramid=pyramid,
                          pyramid_out_channels=pyramid_out_channels, pyramid_norm_cfg=pyramid_norm_cfg,
-                         interpolate_mode=interpolate_mode, with_cp=with_cp, frozen_stages=frozen_stages,
+                         interpolate_mode=interpolate_mode, with_cp=with_cp, attn_kernel=attn_kernel,
+                         frozen_stages=frozen_stages,
                          norm_eval=norm_eval, pretrained=pretrained, init_cfg=init_cfg)
         self.arch_settings = settings
         self.pos_embed.requires_grad_(False)  # fixed, as the official ``get_sinusoid_encoding`` table
@@ -194,7 +201,8 @@ class T2TViT(LVViT):
     def _build_patch_embed(self, in_channels: int, patch_size: int, norm_cfg: dict | None,
                            channels_last: bool) -> nn.Module:
         """The Tokens-to-Token module in place of LV-ViT's conv stem (stride 16, ``norm_cfg`` in its layers)."""
-        return TokensToToken(in_channels, self.embed_dims, self.arch_settings['token_dims'], norm_cfg)
+        return TokensToToken(in_channels, self.embed_dims, self.arch_settings['token_dims'], norm_cfg,
+                             self.attn_kernel)
 
     def init_weights(self) -> None:
         """As LV-ViT: random (truncated normal 0.02), or the checkpoint named by ``init_cfg``; without a
