@@ -7,8 +7,8 @@
 
 Flags: ``--device {cpu,cuda}``; ``--amp {none,bf16,fp16} [...]``, one or more autocast dtypes timed side by side
 (default ``none bf16``: fp32 and bf16); ``--compile`` (``torch.compile`` the four models, not the stems);
-``--batch-size``, ``--steps``, ``--warmup``; ``--threads`` (CPU); ``--peak-tflops`` (a GPU's dense bf16 peak, for
-GPUs missing from :data:`DENSE_BF16_PEAK_TFLOPS`); ``--short``.
+``--batch-size``, ``--steps``, ``--warmup``; ``--threads`` and ``--clock {wall,cpu}`` (CPU); ``--peak-tflops`` (a
+GPU's dense bf16 peak, for GPUs missing from :data:`DENSE_BF16_PEAK_TFLOPS`); ``--short``.
 
 One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels. Four
 models are built here and timed step by step in turn, every model in every dtype once per round (so that load
@@ -69,6 +69,7 @@ CONFIG = REPO / 'configs/pretrain/lvvit-s_tokenlabel_in1k-224.py'
 IMG_SIZE, TOP_K, MAP_GRID = 224, 5, (14, 14)  # the published maps: top-5 on a 14x14 grid
 AMP_DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 AMP_LABELS = {'none': 'fp32', 'bf16': 'bf16', 'fp16': 'fp16'}
+CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 # Dense (no sparsity) bf16 tensor-core peaks from NVIDIA's datasheets, TFLOP/s with a multiply-add = 2 FLOPs, by a
 # fragment of torch.cuda.get_device_name(); the first fragment found wins, so the more specific come first.
 DENSE_BF16_PEAK_TFLOPS = (
@@ -86,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, help='untimed steps per model first (default: 2 CPU, 10 CUDA)')
     add_precision_args(parser, default_amp=('none', 'bf16'))
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for torch (this machine: 2 cores)')
+    parser.add_argument('--clock', choices=tuple(CLOCKS), default='wall',
+                        help='wall: elapsed time; cpu: CPU time of this process (CPU only), which the load of other '
+                        'processes on a shared machine inflates far less; use it with --threads 1')
     parser.add_argument('--short', action='store_true', help='batch 2, 2 steps after 1 warm-up (CI)')
     return fill_defaults(parser.parse_args(argv), ('batch_size', 'steps', 'warmup'),
                          short=(2, 2, 1), cuda=(128, 30, 10), cpu=(8, 10, 2))
@@ -255,10 +259,10 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_in_turn(cases: dict[str, Callable[[], None]], warmup: int, steps: int,
-                 device: torch.device) -> dict[str, list[float]]:
-    """Run every case ``warmup`` times, then time ``steps`` rounds of one call per case; seconds per call, each
-    call timed from a synchronised device to a synchronised device."""
+def time_in_turn(cases: dict[str, Callable[[], None]], warmup: int, steps: int, device: torch.device,
+                 clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+    """Run every case ``warmup`` times, then time ``steps`` rounds of one call per case; seconds of ``clock`` per
+    call, each call timed from a synchronised device to a synchronised device."""
     for _ in range(warmup):
         for run in cases.values():
             run()
@@ -266,10 +270,10 @@ def time_in_turn(cases: dict[str, Callable[[], None]], warmup: int, steps: int,
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(steps):
         for name, run in cases.items():
-            start = time.perf_counter()
+            start = clock()
             run()
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return times
 
 
@@ -402,7 +406,9 @@ def main(argv: list[str] | None = None) -> None:
             cases[f'{name} {tag}'] = TrainStep(run, losses[name], AMP_DTYPES[amp], device, adamw)
         cases[f'stem {tag}'] = stem_step(stem, images, AMP_DTYPES[amp], device)
         cases[f'stem-nchw {tag}'] = stem_step(stem_nchw, images, AMP_DTYPES[amp], device)
-    times = time_in_turn(cases, args.warmup, args.steps, device)
+    if args.clock == 'cpu' and device.type != 'cpu':
+        raise SystemExit('--clock cpu times CPU runs only: a GPU step is wall time')
+    times = time_in_turn(cases, args.warmup, args.steps, device, CLOCKS[args.clock])
     median = {key: statistics.median(seconds) for key, seconds in times.items()}
     images_per_s = {key: args.batch_size / median[key] for key in times}
     flop_per_s = {f'{name} {tag}': 2 * 3 * macs[name][0] * images_per_s[f'{name} {tag}']
@@ -412,8 +418,8 @@ def main(argv: list[str] | None = None) -> None:
     print('bench/train_step.py: one train step (forward + loss + backward + AdamW) at 224 px, synthetic inputs')
     print(f'device: {args.device}, {describe_device(device)}; batch {args.batch_size}; precision '
           f'{describe_precisions(args.amp, device)}; compile {"on" if args.compile else "off"}; {args.warmup} '
-          f'warm-up + {args.steps} timed steps per model and precision, taken in turn; load average {load_before} '
-          f'before, {load_average()} after')
+          f'warm-up + {args.steps} timed steps per model and precision, taken in turn, {args.clock} clock; load '
+          f'average {load_before} before, {load_average()} after')
     chosen = '; '.join(f'{case.describe()} -> {kernel}' for case, kernel in KERNEL_CHOICE.choices.items())
     print(f'attention: lvseg chose {chosen or "nothing (compiled: fused)"}; naive: {explicit} modules explicit '
           "softmax((q * scale) k^T) v, the official code's attention")
