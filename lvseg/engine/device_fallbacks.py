@@ -4,7 +4,8 @@ The published recipes ask for AMP, SyncBN, NCCL and one GPU per process. mmengin
 these on a CPU-only machine: ``AmpOptimWrapper`` asserts a GPU, the ``pytorch`` launcher calls
 ``torch.cuda.set_device``, DDP gets ``device_ids=[0]``, and SyncBN raises in a distributed CPU run.
 :class:`~lvseg.engine.runner.LvsegRunner` calls :func:`adapt_config_to_cpu` and :func:`init_cpu_process_group`
-so that the very same config runs, in fp32 and on gloo; it logs each change once. Nothing changes where CUDA is
+so that the very same config runs, in fp32 (in bf16 with ``cpu_bf16 = True`` on CPUs that have it) and on
+gloo; it logs each change once. Nothing changes where CUDA is
 available, except on GPUs without bfloat16 (before Ampere: V100, T4), where :func:`adapt_amp_to_gpu` turns the
 configs' bf16 autocast into fp16 with dynamic loss scaling.
 """
@@ -16,6 +17,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+
+from .cpu_bf16 import cpu_has_native_bf16
 
 
 def _replace_types(node: Any, old: str, new: str) -> int:
@@ -37,13 +40,7 @@ def adapt_config_to_cpu(cfg: Config, distributed: bool) -> list[str]:
     """Edit ``cfg`` in place for a machine without CUDA; return one line per change."""
     if torch.cuda.is_available():
         return []
-    changes = []
-    optim_wrapper = cfg.get('optim_wrapper', {})
-    if optim_wrapper.get('type') == 'AmpOptimWrapper':
-        optim_wrapper['type'] = 'OptimWrapper'
-        for key in ('loss_scale', 'dtype'):
-            optim_wrapper.pop(key, None)
-        changes.append('AmpOptimWrapper -> OptimWrapper (fp32): mmengine allows AMP on GPUs only')
+    changes = adapt_amp_to_cpu(cfg)
     if distributed:
         renamed = _replace_types(cfg._cfg_dict, 'SyncBN', 'BN')
         if renamed:
@@ -53,6 +50,28 @@ def adapt_config_to_cpu(cfg: Config, distributed: bool) -> list[str]:
                                      broadcast_buffers=False)
         changes.append('distributed backend gloo, DDP on CPU (device_ids=None)')
     return [f'[no GPU] {line}' for line in changes]
+
+
+def adapt_amp_to_cpu(cfg: Config) -> list[str]:
+    """Replace an ``AmpOptimWrapper`` (which mmengine allows on GPUs only): by lvseg's ``CpuBf16OptimWrapper``
+    (bf16 autocast on the CPU) when the config sets ``cpu_bf16 = True``, its dtype is bf16 (or unset) and the CPU
+    has bf16 instructions; by the fp32 ``OptimWrapper`` otherwise. Returns one line per change (not logged)."""
+    optim_wrapper = cfg.get('optim_wrapper', {})
+    if optim_wrapper.get('type') != 'AmpOptimWrapper':
+        return []
+    optim_wrapper.pop('loss_scale', None)
+    dtype = optim_wrapper.pop('dtype', None)
+    if not cfg.get('cpu_bf16', False):
+        reason = 'mmengine allows AMP on GPUs only (cpu_bf16=True: bf16 on CPUs that have it)'
+    elif dtype not in (None, 'bfloat16', torch.bfloat16):
+        reason = f'cpu_bf16=True, but optim_wrapper.dtype is {dtype}: the CPU autocasts to bfloat16 only'
+    elif not cpu_has_native_bf16():
+        reason = 'cpu_bf16=True, but this CPU has no bf16 instructions (avx512_bf16, amx_bf16 or Arm bf16)'
+    else:
+        optim_wrapper['type'] = 'CpuBf16OptimWrapper'
+        return ['AmpOptimWrapper -> CpuBf16OptimWrapper: bf16 autocast on the CPU (cpu_bf16=True)']
+    optim_wrapper['type'] = 'OptimWrapper'
+    return [f'AmpOptimWrapper -> OptimWrapper (fp32): {reason}']
 
 
 def adapt_amp_to_gpu(cfg: Config) -> list[str]:

@@ -1,4 +1,4 @@
-"""The fast path: fused attention in every LV-ViT block, a loss path that reads nothing back from the device,
+"""The fast path: fused attention in every LV-ViT block in fp32, a loss path that reads nothing back from the device,
 plain optimizer groups for ``compile=True``, and the benchmarks' short runs (slow)."""
 import copy
 import re
@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from lvseg_testing.tiny_classifier import ARCH, classifier, loader_batch
 from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
-from timm.layers import Attention, use_fused_attn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import lvseg  # noqa: F401  (registers the modules)
 from lvseg.models import LVViT
+from lvseg.models.backbones.attention import MultiHeadAttention
 from lvseg.models.classifiers import token_labeling
 from lvseg.models.classifiers.mix_token import TokenBox
 
@@ -56,23 +56,22 @@ def tiny_lvvit() -> LVViT:
     return model.eval()
 
 
-def test_every_lvvit_block_attends_through_scaled_dot_product_attention(monkeypatch):
+def test_every_lvvit_block_attends_through_scaled_dot_product_attention_in_float32(monkeypatch):
     model = tiny_lvvit()
     sdpa = CountSDPA()
     monkeypatch.setattr(F, 'scaled_dot_product_attention', sdpa)
     model(torch.randn(2, 3, 64, 64))
-    assert use_fused_attn()  # timm's switch (TIMM_FUSED_ATTN) is on in this environment
-    assert [m.fused_attn for m in model.modules() if isinstance(m, Attention)] == [True] * ARCH['num_layers']
+    assert [m.kernel for m in model.modules() if isinstance(m, MultiHeadAttention)] == ['auto'] * ARCH['num_layers']
     assert sdpa.calls == ARCH['num_layers']
 
 
-def test_unfused_attention_is_the_same_model(monkeypatch):
-    """The benchmarks' naive baseline: the same weights with explicit ``softmax(q k^T / sqrt(d)) v``."""
+def test_explicit_attention_is_the_same_model(monkeypatch):
+    """The benchmarks' naive baseline: the same weights with the official explicit ``softmax(q k^T / sqrt(d)) v``."""
     model = tiny_lvvit()
     naive = copy.deepcopy(model)
     for module in naive.modules():
-        if isinstance(module, Attention):
-            module.fused_attn = False
+        if isinstance(module, MultiHeadAttention):
+            module.kernel = 'explicit'
     images = torch.randn(2, 3, 64, 64)
     sdpa = CountSDPA()
     monkeypatch.setattr(F, 'scaled_dot_product_attention', sdpa)
@@ -155,28 +154,42 @@ NUMBER = r'[\d.]+'
 
 
 @pytest.mark.slow
-def test_train_step_bench_prints_its_figures_and_ratios():
+def test_train_step_bench_prints_its_figures_and_ratios_in_fp32_and_bf16():
     out = run_bench('train_step.py')
-    assert 'torch threads 2' in out and 'FlopAnalyzer' in out
+    assert 'torch threads 2' in out and 'FlopAnalyzer' in out and 'a multiply-add as 2 FLOPs' in out
     for name in ('lvseg', 'timm-peer', r'timm-peer\+stem', 'naive'):
-        assert re.search(rf'^flops {name}: forward {NUMBER} GFLOPs/image, train {NUMBER} GFLOPs/image', out, re.M)
-        assert re.search(rf'^images/s {name}: {NUMBER}  achieved {NUMBER} GFLOP/s  step median', out, re.M)
+        assert re.search(rf'^flops {name}: forward {NUMBER} GMACs/image, train {NUMBER} GFLOPs/image', out, re.M)
+        for tag in ('fp32', 'bf16'):
+            assert re.search(rf'^images/s {name} \[{tag}\]: {NUMBER}  achieved {NUMBER} GFLOP/s  step median', out,
+                             re.M)
+        assert re.search(rf'^speed-up bf16/fp32 {name}: images/s {NUMBER}; paired by round: median {NUMBER}', out,
+                         re.M)
+        assert re.search(rf'^\| {name} \| {NUMBER} \| {NUMBER} \|$', out, re.M)
     for ref in ('timm-peer', r'timm-peer\+stem', 'naive'):
-        assert re.search(rf'^ratio lvseg/{ref}: images/s {NUMBER}, FLOP/s {NUMBER}; images/s paired by round',
+        for tag in ('fp32', 'bf16'):
+            assert re.search(rf'^ratio lvseg/{ref} \[{tag}\]: images/s {NUMBER}, FLOP/s {NUMBER}; images/s paired '
+                             'by round', out, re.M)
+    for tag in ('fp32', 'bf16'):
+        assert re.search(rf'^stem \(channels-last\) \[{tag}\]: patch_embed forward\+backward median {NUMBER} s .* = '
+                         rf'{NUMBER}% of the lvseg step', out, re.M)
+        assert re.search(rf'^timm-peer step \+ the stem alone \[{tag}\]: {NUMBER} s, {NUMBER}x the lvseg step', out,
+                         re.M)
+        assert re.search(rf'^stem NCHW \[{tag}\]: median {NUMBER} s .*; the lvseg stem runs at {NUMBER}x its speed',
                          out, re.M)
-    assert re.search(rf'^stem \(channels-last\): patch_embed forward\+backward median {NUMBER} s .* = {NUMBER}% '
-                     'of the lvseg step', out, re.M)
-    assert re.search(rf'^timm-peer step \+ the stem alone: {NUMBER} s, {NUMBER}x the lvseg step', out, re.M)
-    assert re.search(rf'^stem NCHW: median {NUMBER} s .*; the lvseg stem runs at {NUMBER}x its speed', out, re.M)
-    assert re.search(r'^attention: .* lvseg 16/16 Attention modules fused', out, re.M)
+    assert re.search(r'^attention: lvseg chose cpu float32 training, up to 256 tokens, head dim 64 -> fused; '
+                     r'cpu bfloat16 training, up to 256 tokens, head dim 64 -> (fused|explicit); naive: 16 modules '
+                     'explicit', out, re.M)
 
 
 @pytest.mark.slow
-def test_seg_step_bench_prints_train_slide_and_memory():
+def test_seg_step_bench_prints_train_slide_flops_and_memory():
     out = run_bench('seg_step.py')
+    assert re.search(rf'^flops: forward {NUMBER} GMACs per 128x128 train image .* {NUMBER} GMACs per slide window',
+                     out, re.M)
     for case in ('train', 'train with_cp', 'slide'):
-        assert re.search(rf'^images/s {case}: {NUMBER}  step median {NUMBER} s .*  peak RSS {NUMBER} MiB', out, re.M)
-    assert re.search(rf'^with_cp on/off: step time {NUMBER}x, peak memory {NUMBER}x', out, re.M)
+        assert re.search(rf'^images/s {case} \[fp32\]: {NUMBER}  achieved {NUMBER} GFLOP/s  step median {NUMBER} s '
+                         rf'.*  peak RSS {NUMBER} MiB', out, re.M)
+    assert re.search(rf'^with_cp on/off \[fp32\]: step time {NUMBER}x, peak memory {NUMBER}x', out, re.M)
 
 
 @pytest.mark.slow

@@ -188,6 +188,18 @@ def test_preprocessor_normalizes_rgb_erases_only_training_batches_and_stacks_lab
         stack_token_labels([make_sample(0), make_sample(1, with_map=False)])
 
 
+def test_preprocessor_stacks_float16_maps_under_bf16_autocast():
+    """mmengine's train_step pre-processes inside the optim wrapper's autocast (bf16 with AMP); the maps are
+    stored in float16, which autocast's type promotion for ``stack`` refuses."""
+    preprocessor = MODELS.build({'type': 'TokenLabelingDataPreprocessor', 'random_erasing_prob': 0.0})
+    batch = make_batch()
+    for sample in batch['data_samples']:
+        sample.token_label_topk = sample.token_label_topk.half()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        labels = preprocessor(batch, training=True)['token_labels']
+    assert labels.topk.dtype == torch.float16 and labels.topk.shape == (4, 2, 2, 2, 2)
+
+
 def test_pretrained_init_cfg_continues_at_another_image_size_with_both_heads(tmp_path):
     """The 384 fine-tuning path: a 224-style checkpoint into a classifier of another image size."""
     source = make_model(head_std=0.5)

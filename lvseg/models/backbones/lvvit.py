@@ -18,11 +18,12 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.backbones.vit import VisionTransformer
 from mmseg.registry import MODELS
-from timm.layers import Attention, DropPath, Mlp
+from timm.layers import DropPath, Mlp
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
+from .attention import MultiHeadAttention, check_kernel
 from .pretrained import load_converted, read_checkpoint
 
 # Published presets (docs/method.md#lv-vit-backbone; official `tlt/models/lvvit.py`).
@@ -117,19 +118,21 @@ class LVViTBlock(nn.Module):
     """Pre-norm transformer block whose residual branches are divided by ``skip_lam``.
 
     ``x = x + drop_path(attn(norm1(x))) / skip_lam``; the same for the MLP. Shapes: ``(B, N, C)`` in and out.
-    Attention is timm's (fused ``scaled_dot_product_attention``), the MLP timm's ``Mlp`` with GELU.
+    Attention is :class:`~lvseg.models.backbones.attention.MultiHeadAttention` (its kernel, fused or explicit, is
+    ``attn_kernel``), the MLP timm's ``Mlp`` with GELU.
     """
 
     def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float, skip_lam: float,
                  qkv_bias: bool = False, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, norm_cfg: dict | None = None, with_cp: bool = False) -> None:
+                 drop_path_rate: float = 0.0, norm_cfg: dict | None = None, with_cp: bool = False,
+                 attn_kernel: str = 'auto') -> None:
         super().__init__()
         norm_cfg = norm_cfg or dict(type='LN')
         self.skip_lam = skip_lam
         self.with_cp = with_cp
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = Attention(embed_dims, num_heads=num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop_rate,
-                              proj_drop=drop_rate)
+        self.attn = MultiHeadAttention(embed_dims, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop_rate,
+                                       proj_drop=drop_rate, kernel=attn_kernel)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
         self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.mlp = Mlp(embed_dims, hidden_features=int(embed_dims * mlp_ratio), drop=drop_rate)
@@ -194,6 +197,9 @@ class LVViT(BaseModule):
         pyramid_norm_cfg: norm in the side layers. Default: BN.
         interpolate_mode: mode for resizing ``pos_embed``. Default: 'bicubic'.
         with_cp: activation checkpointing of each block (saves memory, costs time). Default: False.
+        attn_kernel: 'auto' (fused ``scaled_dot_product_attention`` or explicit ``softmax(q k^T) v``, whichever is
+            faster for the device, dtype and shape: see :mod:`lvseg.models.backbones.attention`), 'fused' or
+            'explicit'. Default: 'auto'.
         frozen_stages: -1 freezes nothing; 0 freezes the stem, ``cls_token`` and ``pos_embed``; k > 0 also
             the first k blocks. Frozen BN layers stay in eval mode. Default: -1.
         norm_eval: keep every BN layer in eval mode while training. Default: False.
@@ -209,8 +215,8 @@ class LVViT(BaseModule):
                  norm_cfg: dict | None = None, stem_norm_cfg: dict | None = None, stem_channels_last: bool = True,
                  final_norm: bool = False, pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
-                 frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
-                 init_cfg: dict | None = None, patch_padding: str = 'corner') -> None:
+                 attn_kernel: str = 'auto', frozen_stages: int = -1, norm_eval: bool = False,
+                 pretrained: str | None = None, init_cfg: dict | None = None, patch_padding: str = 'corner') -> None:
         if pretrained is not None and init_cfg is not None:
             raise ValueError('give the checkpoint as pretrained or as init_cfg, not both')
         super().__init__(init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else init_cfg)
@@ -223,6 +229,7 @@ class LVViT(BaseModule):
         self.final_norm = final_norm
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.attn_kernel = check_kernel(attn_kernel)
 
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
         self.out_indices = [i % self.num_layers for i in out_indices]
@@ -242,7 +249,8 @@ class LVViT(BaseModule):
         drop_path_rates = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
         self.blocks = nn.ModuleList(
             LVViTBlock(embed_dims, self.arch_settings['num_heads'], self.arch_settings['mlp_ratio'],
-                       self.arch_settings['skip_lam'], qkv_bias, drop_rate, attn_drop_rate, dpr, norm_cfg, with_cp)
+                       self.arch_settings['skip_lam'], qkv_bias, drop_rate, attn_drop_rate, dpr, norm_cfg, with_cp,
+                       attn_kernel)
             for dpr in drop_path_rates)
         self.norm = build_norm_layer(norm_cfg or dict(type='LN'), embed_dims)[1] if final_norm else nn.Identity()
 

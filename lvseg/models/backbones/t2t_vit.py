@@ -29,6 +29,7 @@ from timm.layers import Mlp
 
 from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.t2t_vit import convert_t2t_vit_checkpoint, t2t_tokens_type
+from .attention import attend, check_kernel
 from .lvvit import LVViT
 
 # The official presets (``models/t2t_vit.py``): T2T-ViT-14/19/24 with Performer T2T layers (``t2t_vit_14/19/24``)
@@ -44,6 +45,7 @@ ARCH_SETTINGS: dict[str, dict] = {
 # Dropout after the T2T layers' attention projection and MLP in the official code: ``Token_performer`` has
 # dp1 = dp2 = 0.1, ``Token_transformer`` is built without dropout (docs/method.md#t2t-vit).
 OFFICIAL_T2T_DROP_RATES = {'performer': 0.1, 'transformer': 0.0}
+TOKENS_TYPES = tuple(OFFICIAL_T2T_DROP_RATES)
 # (kernel, stride, padding) of the three soft splits; their strides multiply to the token stride, 16 pixels.
 SOFT_SPLITS = ((7, 4, 2), (3, 2, 1), (3, 2, 1))
 TOKEN_STRIDE = 16
@@ -82,19 +84,21 @@ class TokenAttention(nn.Module):
     Tokens ``(B, N, in_dims)`` -> ``(B, N, token_dims)``: ``v + proj(softmax(q k^T * in_dims^-0.5) v)``. Input
     and output widths differ, so the values stand in for the skip connection; the scale uses the input width
     (the official ``token_transformer.Attention`` takes ``dim ** -0.5`` with ``dim`` the input width).
-    ``drop_rate`` is the dropout after ``proj``.
+    ``drop_rate`` is the dropout after ``proj``; ``kernel``: as
+    :class:`~lvseg.models.backbones.attention.MultiHeadAttention`.
     """
 
-    def __init__(self, in_dims: int, token_dims: int, drop_rate: float = 0.0) -> None:
+    def __init__(self, in_dims: int, token_dims: int, drop_rate: float = 0.0, kernel: str = 'auto') -> None:
         super().__init__()
         self.scale = in_dims ** -0.5
+        self.kernel = check_kernel(kernel)
         self.qkv = nn.Linear(in_dims, 3 * token_dims, bias=False)
         self.proj = nn.Linear(token_dims, token_dims)
         self.proj_drop = nn.Dropout(drop_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self.qkv(x).unsqueeze(1).chunk(3, dim=-1)  # (B, 1, N, token_dims) each
-        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        out = attend(q, k, v, self.scale, kernel=self.kernel)
         return (v + self.proj_drop(self.proj(out))).squeeze(1)
 
 
@@ -164,17 +168,20 @@ class TokenTransformerLayer(nn.Module):
         norm_cfg: norm config. Default: LN.
         tokens_type: 'performer' (:class:`TokenPerformerAttention`) or 'transformer' (:class:`TokenAttention`).
         drop_rate: dropout after the attention projection and after the MLP's second linear layer.
+        attn_kernel: the attention kernel of a transformer T2T layer ('auto', 'fused' or 'explicit').
     """
 
     def __init__(self, in_dims: int, token_dims: int, norm_cfg: dict | None = None,
-                 tokens_type: str = 'performer', drop_rate: float = 0.0) -> None:
+                 tokens_type: str = 'performer', drop_rate: float = 0.0, attn_kernel: str = 'auto') -> None:
         super().__init__()
         norm_cfg = norm_cfg or dict(type='LN')
-        attentions = dict(performer=TokenPerformerAttention, transformer=TokenAttention)
-        if tokens_type not in attentions:
-            raise ValueError(f'tokens_type must be one of {sorted(attentions)}, got {tokens_type!r}')
+        if tokens_type not in TOKENS_TYPES:
+            raise ValueError(f'tokens_type must be one of {sorted(TOKENS_TYPES)}, got {tokens_type!r}')
         self.norm1 = build_norm_layer(norm_cfg, in_dims)[1]
-        self.attn = attentions[tokens_type](in_dims, token_dims, drop_rate=drop_rate)
+        if tokens_type == 'transformer':
+            self.attn = TokenAttention(in_dims, token_dims, drop_rate=drop_rate, kernel=attn_kernel)
+        else:
+            self.attn = TokenPerformerAttention(in_dims, token_dims, drop_rate=drop_rate)
         self.norm2 = build_norm_layer(norm_cfg, token_dims)[1]
         self.mlp = Mlp(token_dims, drop=(0.0, drop_rate))
 
@@ -200,10 +207,11 @@ class TokensToToken(nn.Module):
             'performer' (the official ``T2T_module``'s).
         drop_rate: dropout inside the T2T layers; None takes the official value of ``tokens_type`` (0.1 for
             Performer layers, 0 for transformer layers). Default: None.
+        attn_kernel: the transformer T2T layers' attention kernel ('auto', 'fused' or 'explicit'). Default: 'auto'.
     """
 
     def __init__(self, in_channels: int, embed_dims: int, token_dims: int = 64, norm_cfg: dict | None = None,
-                 tokens_type: str = 'performer', drop_rate: float | None = None) -> None:
+                 tokens_type: str = 'performer', drop_rate: float | None = None, attn_kernel: str = 'auto') -> None:
         super().__init__()
         if drop_rate is None:
             drop_rate = OFFICIAL_T2T_DROP_RATES.get(tokens_type, 0.0)
@@ -211,9 +219,9 @@ class TokensToToken(nn.Module):
                                          for kernel, stride, padding in SOFT_SPLITS)
         first_kernel, later_kernel = SOFT_SPLITS[0][0], SOFT_SPLITS[1][0]
         self.attention1 = TokenTransformerLayer(in_channels * first_kernel ** 2, token_dims, norm_cfg, tokens_type,
-                                                drop_rate)
+                                                drop_rate, attn_kernel)
         self.attention2 = TokenTransformerLayer(token_dims * later_kernel ** 2, token_dims, norm_cfg, tokens_type,
-                                                drop_rate)
+                                                drop_rate, attn_kernel)
         self.project = nn.Linear(token_dims * later_kernel ** 2, embed_dims)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -261,6 +269,7 @@ class T2TViT(LVViT):
         pyramid, pyramid_out_channels, pyramid_norm_cfg: the dense outputs, as LV-ViT. Default: side layers.
         interpolate_mode: mode for resizing ``pos_embed``. Default: 'bicubic'.
         with_cp, frozen_stages, norm_eval: as LV-ViT; stage 0 is the T2T module with ``cls_token``.
+        attn_kernel: attention kernel of the blocks and the T2T layers, as LV-ViT. Default: 'auto'.
         pretrained: a checkpoint path (short for ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``).
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads an official T2T-ViT or T2T-ViT_t checkpoint
             or an lvseg checkpoint of this backbone (see :func:`lvseg.checkpoints.t2t_vit.convert_t2t_vit_checkpoint`);
@@ -272,8 +281,8 @@ class T2TViT(LVViT):
                  drop_path_rate: float = 0.0, t2t_drop_rate: float | None = None, norm_cfg: dict | None = None,
                  final_norm: bool = False, pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
-                 frozen_stages: int = -1, norm_eval: bool = False, pretrained: str | None = None,
-                 init_cfg: dict | None = None) -> None:
+                 attn_kernel: str = 'auto', frozen_stages: int = -1, norm_eval: bool = False,
+                 pretrained: str | None = None, init_cfg: dict | None = None) -> None:
         settings = resolve_arch(arch)
         # LV-ViT's trunk without residual re-scaling; the T2T module (see _build_patch_embed) uses the blocks' norm
         # and reads its settings (token_dims, tokens_type, t2t_drop_rate) from this dict.
@@ -282,7 +291,8 @@ class T2TViT(LVViT):
                          attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate, norm_cfg=norm_cfg,
                          stem_norm_cfg=norm_cfg, final_norm=final_norm, pyramid=pyramid,
                          pyramid_out_channels=pyramid_out_channels, pyramid_norm_cfg=pyramid_norm_cfg,
-                         interpolate_mode=interpolate_mode, with_cp=with_cp, frozen_stages=frozen_stages,
+                         interpolate_mode=interpolate_mode, with_cp=with_cp, attn_kernel=attn_kernel,
+                         frozen_stages=frozen_stages,
                          norm_eval=norm_eval, pretrained=pretrained, init_cfg=init_cfg)
         self.arch_settings = settings
         self.pos_embed.requires_grad_(False)  # fixed, as the official ``get_sinusoid_encoding`` table
@@ -293,7 +303,7 @@ class T2TViT(LVViT):
         """The Tokens-to-Token module in place of LV-ViT's conv stem (stride 16, ``norm_cfg`` in its layers)."""
         settings = self.arch_settings
         return TokensToToken(in_channels, self.embed_dims, settings['token_dims'], norm_cfg, settings['tokens_type'],
-                             settings['t2t_drop_rate'])
+                             settings['t2t_drop_rate'], self.attn_kernel)
 
     def init_weights(self) -> None:
         """As LV-ViT: random (truncated normal 0.02), or the checkpoint named by ``init_cfg``; without a

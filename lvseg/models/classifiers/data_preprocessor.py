@@ -59,7 +59,11 @@ def stack_token_labels(data_samples: Sequence[BaseDataElement]) -> TokenLabelBat
         if not any(present):
             columns.append(None)
         elif all(present):
-            columns.append(torch.stack([torch.as_tensor(sample.get(field)) for sample in data_samples]))
+            tensors = [torch.as_tensor(sample.get(field)) for sample in data_samples]
+            # mmengine's train_step runs the pre-processor inside the optim wrapper's autocast, whose type promotion
+            # for stack refuses the float16 maps when it autocasts to bfloat16: this is data, not model arithmetic.
+            with torch.autocast(tensors[0].device.type, enabled=False):
+                columns.append(torch.stack(tensors))
         else:
             raise ValueError(f'{present.count(False)} of {len(data_samples)} data samples lack {field!r}; '
                              'a batch cannot mix images with and without token-label maps')
