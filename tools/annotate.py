@@ -6,7 +6,7 @@
     torchrun --nproc_per_node=8 tools/annotate.py IMAGES STORE --model ... --device cuda --amp --launcher pytorch
 
 Every image is resized whole to --img-size (aspect ratio squashed, no centre crop), so the map's cells tile
-the whole image. The store keeps each image's top-k logits and classes per cell (lvseg/datasets/label_store.py).
+the whole image. The store keeps each image's top-k logits and classes per cell (lvseg/datasets/label_store/).
 A killed run continues where it stopped when run again with the same arguments. With --class-index-file,
 a complete run reports the top-1/top-5 accuracy of the mean map of each image against its folder's class.
 Weights come from the local --checkpoint only; nothing is downloaded.

@@ -15,9 +15,9 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
 import lvseg  # noqa: F401  (registers the data set and transforms)
-from lvseg.datasets import label_store as label_store_module
 from lvseg.datasets.imagenet import label_map_path, list_image_keys
 from lvseg.datasets.label_store import LabelStore, LabelStoreError, LabelStoreWriter, validate
+from lvseg.datasets.label_store import writer as label_store_writer
 from lvseg.datasets.label_store_convert import pack_label_maps, unpack_label_store
 from lvseg.datasets.token_label_loading import LoadTokenLabelMap, read_token_label_map
 from lvseg.demo.mask_label_maps import write_label_maps_from_masks
@@ -100,7 +100,7 @@ def test_a_crash_during_creation_leaves_nothing_that_looks_like_a_store(tmp_path
     def crash(*args):
         raise OSError('disk full')
 
-    monkeypatch.setattr(label_store_module, '_write_header', crash)
+    monkeypatch.setattr(label_store_writer, 'write_header', crash)
 
     with pytest.raises(OSError, match='disk full'):
         writer_at(tmp_path / 'store')
