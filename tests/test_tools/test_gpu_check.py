@@ -80,6 +80,11 @@ def test_pipeline_bench_figures_take_every_pipeline_ratio_and_the_cuda_batch():
 
 
 def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path):
+    quick = gpu_check.Step('quick one', [sys.executable, '-c', 'print("images/s lvseg: 5.0")'], 1, 60,
+                           figures=gpu_check.train_step_figures('train_step'))
+    gpu_check.run_step(quick, tmp_path, seconds_left=60.0)
+    assert quick.status == 'ok' and quick.found == {'train_step.lvseg.images_per_s': 5.0}
+    assert (tmp_path / 'quick_one.log').read_text().endswith('images/s lvseg: 5.0\n')
     slow = gpu_check.Step('sleeper', [sys.executable, '-c', 'import time; time.sleep(30)'], 1, 60)
     started = time.perf_counter()
     gpu_check.run_step(slow, tmp_path, seconds_left=1.0)
