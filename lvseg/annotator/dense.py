@@ -24,6 +24,7 @@ import timm
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
@@ -213,7 +214,8 @@ def token_labeling_annotator(config: str | os.PathLike, checkpoint: str | os.Pat
     model_cfg = Config.fromfile(config).model
     if model_cfg.get('type') != 'TokenLabelingClassifier':
         raise ValueError(f'{config}: model.type is {model_cfg.get("type")!r}, expected TokenLabelingClassifier')
-    model = MODELS.build(model_cfg)
+    with DefaultScope.overwrite_default_scope('mmseg'):  # lvseg registers its models in mmseg's registry
+        model = MODELS.build(model_cfg)
     model.load_state_dict(unwrap_state_dict(load_checkpoint(str(checkpoint), map_location='cpu')))
     model.eval().requires_grad_(False)
     return DenseAnnotator(TokenLabelingTokenMap(model.backbone), getattr(model, head))

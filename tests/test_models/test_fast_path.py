@@ -126,7 +126,7 @@ def test_lvseg_runner_builds_optimizers_with_plain_dict_groups_that_dynamo_can_s
     from lvseg.engine.runner import LvsegRunner
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
-    runner = LvsegRunner(model=model, work_dir=str(tmp_path))
+    runner = LvsegRunner(model=model, work_dir=str(tmp_path), default_scope='mmseg')  # as lvseg's configs
     optim_wrapper = runner.build_optim_wrapper(dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
                                                     paramwise_cfg=dict(norm_decay_mult=0.0)))
     groups = optim_wrapper.optimizer.param_groups
