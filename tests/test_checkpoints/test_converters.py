@@ -8,6 +8,7 @@ import torch
 from lvseg_testing.official_checkpoints import official_state_dict
 
 from lvseg.checkpoints import convert_lvvit_checkpoint
+from lvseg.checkpoints.fit import CheckpointMismatchError
 from lvseg.models.backbones.lvvit import LVViT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,15 +57,21 @@ def test_pos_embed_resized_at_load_equals_resizing_on_the_fly(tmp_path):
             assert torch.allclose(a, b, atol=1e-5)
 
 
-def test_load_reports_dropped_missing_and_unexpected_keys(tmp_path):
+def test_load_reports_the_dropped_heads_and_refuses_weights_that_do_not_fill_the_backbone(tmp_path):
     weights = official_state_dict()
-    weights['blocks.0.attn.extra'] = torch.zeros(1)
-    del weights['norm.bias']
-    path = tmp_path / 'odd.pth'
+    path = tmp_path / 'official.pth'
     torch.save(weights, path)
     report = LVViT(TINY, pyramid='none', final_norm=True).load_pretrained(str(path))
     assert report == dict(dropped=['head.weight', 'head.bias', 'aux_head.weight', 'aux_head.bias'],
-                          missing=['norm.bias'], unexpected=['blocks.0.attn.extra'])
+                          missing=[], unexpected=[])
+    weights['blocks.0.attn.extra'] = torch.zeros(1)
+    del weights['norm.bias']
+    torch.save(weights, tmp_path / 'odd.pth')
+    with pytest.raises(CheckpointMismatchError) as refused:
+        LVViT(TINY, pyramid='none', final_norm=True).load_pretrained(str(tmp_path / 'odd.pth'))
+    assert str(refused.value).startswith(f'{tmp_path}/odd.pth: these pretrained weights do not fit LVViT: ')
+    assert 'missing from it (norm.bias)' in str(refused.value)
+    assert 'no place in the model (blocks.0.attn.extra)' in str(refused.value)
 
 
 def test_wrong_embed_dim_or_depth_is_a_clear_error(tmp_path):
