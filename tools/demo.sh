@@ -12,6 +12,10 @@ DATA=${DATA:-data/synthetic_ade}
 WORK=${WORK:-work_dirs/demo}
 PRETRAIN_CONFIG=configs/demo/lvvit-demo_tokenlabel_synthetic-128.py
 CONFIG=configs/demo/upernet_lvvit-demo_synthetic-128.py
+# Training autocasts to bf16 on CPUs with bf16 instructions (AVX512-BF16, AMX, Arm BF16; fp32 on others, with a
+# warning saying so): the config switch cpu_bf16. CPU_BF16=0 trains in fp32 everywhere.
+CPU_BF16=${CPU_BF16:-1}
+if [ "$CPU_BF16" = 1 ]; then cpu_bf16=True; else cpu_bf16=False; fi
 
 [ -f "$DATA_IN/classes.txt" ] ||
   "$PY" tools/make_demo_data.py imagenet "$DATA_IN" --num-classes 8 --train 40 --val 10 --size 128 --label-maps 8
@@ -24,12 +28,12 @@ CONFIG=configs/demo/upernet_lvvit-demo_synthetic-128.py
 "$PY" tools/visualize.py token-labels "$DATA_IN/train" "$DATA_IN/label_store/train" "$WORK/token_labels" \
   --class-names "$DATA_IN/classes.txt"
 
-"$PY" tools/pretrain.py "$PRETRAIN_CONFIG" --work-dir "$WORK/pretrain" --cfg-options \
+"$PY" tools/pretrain.py "$PRETRAIN_CONFIG" --work-dir "$WORK/pretrain" --cfg-options cpu_bf16=$cpu_bf16 \
   train_dataloader.dataset.data_root="$DATA_IN" val_dataloader.dataset.data_root="$DATA_IN" \
   test_dataloader.dataset.data_root="$DATA_IN" 2>&1 | tee "$WORK.pretrain.log"
 pretrained=$(cat "$WORK/pretrain/last_checkpoint")
 
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK/seg" --cfg-options model.pretrained="$pretrained" \
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK/seg" --cfg-options model.pretrained="$pretrained" cpu_bf16=$cpu_bf16 \
   train_dataloader.dataset.data_root="$DATA" val_dataloader.dataset.data_root="$DATA" \
   test_dataloader.dataset.data_root="$DATA"
 checkpoint=$(cat "$WORK/seg/last_checkpoint")
