@@ -1,6 +1,7 @@
 """The fast path: fused attention in every LV-ViT block in fp32, a loss path that reads nothing back from the device,
 plain optimizer groups for ``compile=True``, and the benchmarks' short runs (slow)."""
 import copy
+import itertools
 import re
 import subprocess
 import sys
@@ -179,6 +180,18 @@ def test_train_step_bench_prints_its_figures_and_ratios_in_fp32_and_bf16():
     assert re.search(r'^attention: lvseg chose cpu float32 training, up to 256 tokens, head dim 64 -> fused; '
                      r'cpu bfloat16 training, up to 256 tokens, head dim 64 -> (fused|explicit); naive: 16 modules '
                      'explicit', out, re.M)
+
+
+@pytest.mark.slow
+def test_attention_kernels_bench_prints_both_kernels_and_the_choice_per_case():
+    out = run_bench('attention_kernels.py')
+    assert re.search(r'^machine: .*, 1 thread\(s\), 2 repeats; load average before: ', out, re.M)
+    for dtype, mode in itertools.product(('fp32', 'bf16'), ('training', 'inference')):
+        line = re.search(rf'^demo LV-ViT, 128 px, batch 32 \[{dtype}, {mode}\]: fused {NUMBER} ms '
+                         rf'\({NUMBER} - {NUMBER}\), explicit {NUMBER} ms .*; fused speed / explicit: median '
+                         rf'{NUMBER} .*; auto takes (\w+)$', out, re.M)
+        assert line, (dtype, mode)
+        assert line.group(1) in (('fused',) if dtype == 'fp32' else ('fused', 'explicit'))
 
 
 @pytest.mark.slow

@@ -10,18 +10,16 @@ dtype, gradients or not, head width, tokens rounded up to a power of two), and l
 
 - **CUDA and other accelerators: fused**, untimed. FlashAttention / memory-efficient kernels are the point of
   SDPA there (less memory, fewer passes); nothing to measure.
-- **CPU in float32 / float64: fused**, untimed. Measured on the 2-core AVX-512 CPU where lvseg is developed
-  (forward + backward, one thread; batch 8 x 6 heads x 197 tokens x 64: 1.18x; 32 x 4 x 65 x 32: 0.96x;
-  2 x 6 x 1025 x 64: 1.72x; inference 1.03-2.6x): fused is as fast or faster at every shape lvseg uses, so an
-  untimed choice costs nothing and keeps float32 runs deterministic from one process to the next.
+- **CPU in float32 / float64: fused**, untimed. Where lvseg was measured (README, "Attention kernels"), fused was
+  faster than explicit, or within a few percent, at every shape lvseg uses; an untimed choice costs next to
+  nothing and keeps float32 runs the same from one process to the next.
 - **CPU in bfloat16 / float16: timed** at the first call of each case (:func:`time_kernels`: both kernels
-  interleaved on random inputs of the call's shape, the fastest of 5 calls each after a warm-up: the minimum,
-  as other processes on the machine only ever add time), explicit taken only when ``EXPLICIT_MARGIN`` times
-  faster. Here the answer swings with the shape, with training vs inference and with
-  the CPU's bf16 instructions: on that CPU (AVX512-BF16, no AMX) explicit is 2.5x faster for LV-ViT-S training
-  (197 tokens; the fused CPU kernel's bf16 backward is slow) and 5x at 65 tokens, but fused is 1.2x faster for
-  inference at 1025 tokens (UperNet's 512-pixel windows). A fixed table would be right only for that CPU; the
-  probe costs well under a second per case, once per process.
+  interleaved on random inputs of the call's shape, the fastest of ``PROBE_ROUNDS`` calls each after a warm-up:
+  the minimum, as other processes on the machine only ever add time), explicit taken only when
+  ``EXPLICIT_MARGIN`` times faster. The answer swings with the shape, with training vs inference and with the
+  CPU's bf16 instructions (the fused CPU kernel's bf16 backward is slow where it was measured, its inference at
+  long sequences fast), so a fixed table would be right for one CPU only; the probe runs once per case and
+  process.
 
 Under ``torch.compile`` or JIT tracing (FLOP counting) ``'auto'`` means fused, untimed. ``kernel='fused'`` or
 ``'explicit'`` skips the choice (the benchmarks' naive baseline is ``'explicit'``).
