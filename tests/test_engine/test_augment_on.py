@@ -1,13 +1,12 @@
 """The ``augment_on`` switch: the train pipeline's augmentation moves, with its arguments, to the data preprocessor;
-a short ``tools/pretrain.py`` run on the device path and the device path's benchmark in its short mode (slow)."""
+and a short ``tools/pretrain.py`` run on the device path (slow). The device path's benchmark runs in the dry run of
+``make gpu-check`` (tests/test_tools/test_gpu_check.py)."""
 import inspect
 import re
-import subprocess
-import sys
 
 import pytest
 from lvseg_testing.tool_runner import PRETRAIN_DEMO_CONFIG as PRETRAIN_CONFIG
-from lvseg_testing.tool_runner import REPO, pretrain_overrides, run_tool
+from lvseg_testing.tool_runner import pretrain_overrides, run_tool
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
@@ -98,16 +97,3 @@ def test_pretrain_runs_on_the_device_path(imagenet_root, tmp_path):
     dumped = Config.fromfile(next(tmp_path.glob('*/vis_data/config.py')))  # the config the run used
     assert "type='LoadImageBytes'" in dumped.pretty_text
     assert dumped.model.data_preprocessor.device_augment.rand_augment.config_str == 'rand-m9-mstd0.5-inc1'
-
-
-@pytest.mark.slow
-def test_device_pipeline_bench_prints_its_figures_and_ratios():
-    result = subprocess.run([sys.executable, str(REPO / 'bench/device_pipeline.py'), '--short'], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    number = r'[\d.]+'
-    for name in ('timm', r'timm\+map', 'device-workers', 'device-whole', 'cpu-whole'):
-        assert re.search(rf'^images/s {name}: {number} \(range {number}-{number}\)  ms/image {number}$',
-                         result.stdout, re.M)
-    for ratio in (r'device-workers/timm', r'device-workers/timm\+map', 'device-whole/cpu-whole', 'device-whole/timm'):
-        assert re.search(rf'^ratio {ratio}: paired by round {number} \(range', result.stdout, re.M)

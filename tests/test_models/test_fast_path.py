@@ -1,5 +1,10 @@
 """The fast path: fused attention in every LV-ViT block in fp32, a loss path that reads nothing back from the device,
-plain optimizer groups for ``compile=True``, and the benchmarks' short runs (slow)."""
+plain optimizer groups for ``compile=True`` (slow), and the attention benchmark's short run (slow). The other
+benchmarks' short runs are checked on the dry run of ``make gpu-check`` (tests/test_tools/test_gpu_check.py).
+
+The compiled runs use dynamo with the ``aot_eager`` backend: the graph capture of ``train_step`` (where mmengine's
+``ConfigDict`` groups used to break) and AOT autograd, without inductor's C++ build (minutes on a CPU); the
+backend is the only difference from ``compile=True``."""
 import copy
 import itertools
 import re
@@ -155,34 +160,6 @@ NUMBER = r'[\d.]+'
 
 
 @pytest.mark.slow
-def test_train_step_bench_prints_its_figures_and_ratios_in_fp32_and_bf16():
-    out = run_bench('train_step.py')
-    assert 'torch threads 2' in out and 'FlopAnalyzer' in out and 'a multiply-add as 2 FLOPs' in out
-    for name in ('lvseg', 'timm-peer', r'timm-peer\+stem', 'naive'):
-        assert re.search(rf'^flops {name}: forward {NUMBER} GMACs/image, train {NUMBER} GFLOPs/image', out, re.M)
-        for tag in ('fp32', 'bf16'):
-            assert re.search(rf'^images/s {name} \[{tag}\]: {NUMBER}  achieved {NUMBER} GFLOP/s  step median', out,
-                             re.M)
-        assert re.search(rf'^speed-up bf16/fp32 {name}: images/s {NUMBER}; paired by round: median {NUMBER}', out,
-                         re.M)
-        assert re.search(rf'^\| {name} \| {NUMBER} \| {NUMBER} \|$', out, re.M)
-    for ref in ('timm-peer', r'timm-peer\+stem', 'naive'):
-        for tag in ('fp32', 'bf16'):
-            assert re.search(rf'^ratio lvseg/{ref} \[{tag}\]: images/s {NUMBER}, FLOP/s {NUMBER}; images/s paired '
-                             'by round', out, re.M)
-    for tag in ('fp32', 'bf16'):
-        assert re.search(rf'^stem \(channels-last\) \[{tag}\]: patch_embed forward\+backward median {NUMBER} s .* = '
-                         rf'{NUMBER}% of the lvseg step', out, re.M)
-        assert re.search(rf'^timm-peer step \+ the stem alone \[{tag}\]: {NUMBER} s, {NUMBER}x the lvseg step', out,
-                         re.M)
-        assert re.search(rf'^stem NCHW \[{tag}\]: median {NUMBER} s .*; the lvseg stem runs at {NUMBER}x its speed',
-                         out, re.M)
-    assert re.search(r'^attention: lvseg chose cpu float32 training, up to 256 tokens, head dim 64 -> fused; '
-                     r'cpu bfloat16 training, up to 256 tokens, head dim 64 -> (fused|explicit); naive: 16 modules '
-                     'explicit', out, re.M)
-
-
-@pytest.mark.slow
 def test_attention_kernels_bench_prints_both_kernels_and_the_choice_per_case():
     out = run_bench('attention_kernels.py')
     assert re.search(r'^machine: .*, 1 thread\(s\), 2 repeats; load average before: ', out, re.M)
@@ -194,46 +171,18 @@ def test_attention_kernels_bench_prints_both_kernels_and_the_choice_per_case():
         assert line.group(1) in (('fused',) if dtype == 'fp32' else ('fused', 'explicit'))
 
 
-@pytest.mark.slow
-def test_seg_step_bench_prints_train_slide_flops_and_memory():
-    out = run_bench('seg_step.py')
-    assert re.search(rf'^flops: forward {NUMBER} GMACs per 128x128 train image .* {NUMBER} GMACs per slide window',
-                     out, re.M)
-    for case in ('train', 'train with_cp', 'slide'):
-        assert re.search(rf'^images/s {case} \[fp32\]: {NUMBER}  achieved {NUMBER} GFLOP/s  step median {NUMBER} s '
-                         rf'.*  peak RSS {NUMBER} MiB', out, re.M)
-    assert re.search(rf'^with_cp on/off \[fp32\]: step time {NUMBER}x, peak memory {NUMBER}x', out, re.M)
-
-
-@pytest.mark.slow
-def test_data_pipeline_bench_prints_per_core_rates_and_ratios():
-    pytest.importorskip('skimage')
-    out = run_bench('data_pipeline.py')
-    assert re.search(r'^machine: .*; one process, torch threads 1; .*; commit \S+$', out, re.M)
-    assert re.search(rf'^photos: 16 JPEGs .* {NUMBER}x{NUMBER} px on average', out, re.M)
-    assert re.search(rf'^rounds: 2 paired rounds of 16 images .* load average {NUMBER} before, {NUMBER} after',
-                     out, re.M)
-    spread = rf'{NUMBER} \(range {NUMBER}-{NUMBER}\)'
-    for clock in ('cpu', 'wall'):
-        for name in ('timm', r'timm\+map', 'lvseg', 'lvseg-files', 'lvseg-store'):
-            assert re.search(rf'^images/s {clock} {name}: {spread}  ms/image {NUMBER}$', out, re.M), (clock, name)
-        for name, ref in (('lvseg', 'timm'), ('lvseg-files', r'timm\+map'), ('lvseg-store', 'timm'),
-                          ('lvseg-store', r'timm\+map')):
-            assert re.search(rf'^ratio {clock} {name}/{ref}: paired by round {spread}; of the medians {NUMBER}$',
-                             out, re.M), (clock, name, ref)
-    assert re.search(r'^timm samples drawn again after a posterize to 0 bits \(Pillow 13 refuses it\): ', out, re.M)
+COMPILE = 'compile.backend=aot_eager'  # --cfg-options: compile = dict(backend='aot_eager')
 
 
 @pytest.mark.slow
 def test_pretrain_runs_compiled(imagenet_root, tmp_path):
-    """``--cfg-options compile=True`` (mmengine compiles ``train_step``) on the demo recipe, cut to one block so
-    that inductor's C++ build stays short on a CPU."""
+    """``compile`` (mmengine compiles ``train_step``) on the demo recipe, cut to one block."""
     loader = ['num_workers=0', 'persistent_workers=False', 'batch_size=4', f'dataset.data_root={imagenet_root}']
     result = run_tool('pretrain.py', str(REPO / 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'),
                       '--work-dir', str(tmp_path), '--cfg-options',
                       *[f'{split}_dataloader.{opt}' for split in ('train', 'val', 'test') for opt in loader],
                       'train_dataloader.dataset.indices=8', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                      'default_hooks.logger.interval=1', 'model.backbone.arch.num_layers=1', 'compile=True')
+                      'default_hooks.logger.interval=1', 'model.backbone.arch.num_layers=1', COMPILE)
     log = result.stdout + result.stderr
     assert 'Model has been "compiled"' in log
     assert re.search(r'Epoch\(train\) \[1\]\[2/2\].*loss_cls: [\d.]+\s+loss_token: [\d.]+', log)
@@ -242,7 +191,7 @@ def test_pretrain_runs_compiled(imagenet_root, tmp_path):
 @pytest.mark.slow
 def test_segmentation_training_runs_compiled(ade_root, tmp_path):
     result = run_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(tmp_path), *demo_overrides(ade_root, 2),
-                      'model.backbone.arch.num_layers=4', 'model.backbone.out_indices=(0,1,2,3)', 'compile=True')
+                      'model.backbone.arch.num_layers=4', 'model.backbone.out_indices=(0,1,2,3)', COMPILE)
     log = result.stdout + result.stderr
     assert 'Model has been "compiled"' in log
     assert re.search(r'Iter\(train\) \[2/2\].*decode\.loss_ce: [\d.]+', log)

@@ -1,7 +1,9 @@
 """make gpu-check (tools/gpu_check.sh, tools/gpu_check.py): one line and out where there is no GPU, figures read
-from the benchmarks' and tools' output and judged against their goals, and (slow) the whole dry run on the CPU."""
+from the benchmarks' and tools' output and judged against their goals, and (slow) the whole dry run on the CPU,
+whose logs show every line the benchmarks print."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -155,3 +157,70 @@ def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     text = (tmp_path / 'report/report.md').read_text()
     assert all(goal['what'] in text for goal in report['goals']) and 'dry run on the CPU' in text
     assert 'gpu-check: time budget 480 s' in result.stdout
+    logs = {step['name']: (tmp_path / 'report' / step['log']).read_text() for step in report['steps']}
+    assert_train_step_lines(logs['train step'])
+    assert_seg_step_lines(logs['seg step'])
+    assert_data_pipeline_lines(logs['data pipeline'])
+    assert_device_pipeline_lines(logs['device pipeline'])
+
+
+# What the benchmarks print, checked on the dry run's logs (their short mode, one step): every figure and ratio.
+NUMBER = r'[\d.]+'
+
+
+def assert_train_step_lines(out: str) -> None:
+    assert 'torch threads 2' in out and 'FlopAnalyzer' in out and 'a multiply-add as 2 FLOPs' in out
+    for name in ('lvseg', 'timm-peer', r'timm-peer\+stem', 'naive'):
+        assert re.search(rf'^flops {name}: forward {NUMBER} GMACs/image, train {NUMBER} GFLOPs/image', out, re.M)
+        for tag in ('fp32', 'bf16'):
+            assert re.search(rf'^images/s {name} \[{tag}\]: {NUMBER}  achieved {NUMBER} GFLOP/s  step median', out,
+                             re.M)
+        assert re.search(rf'^speed-up bf16/fp32 {name}: images/s {NUMBER}; paired by round: median {NUMBER}', out,
+                         re.M)
+        assert re.search(rf'^\| {name} \| {NUMBER} \| {NUMBER} \|$', out, re.M)
+    for ref in ('timm-peer', r'timm-peer\+stem', 'naive'):
+        for tag in ('fp32', 'bf16'):
+            assert re.search(rf'^ratio lvseg/{ref} \[{tag}\]: images/s {NUMBER}, FLOP/s {NUMBER}; images/s paired '
+                             'by round', out, re.M)
+    for tag in ('fp32', 'bf16'):
+        assert re.search(rf'^stem \(channels-last\) \[{tag}\]: patch_embed forward\+backward median {NUMBER} s .* = '
+                         rf'{NUMBER}% of the lvseg step', out, re.M)
+        assert re.search(rf'^timm-peer step \+ the stem alone \[{tag}\]: {NUMBER} s, {NUMBER}x the lvseg step', out,
+                         re.M)
+        assert re.search(rf'^stem NCHW \[{tag}\]: median {NUMBER} s .*; the lvseg stem runs at {NUMBER}x its speed',
+                         out, re.M)
+    assert re.search(r'^attention: lvseg chose cpu float32 training, up to 256 tokens, head dim 64 -> fused; '
+                     r'cpu bfloat16 training, up to 256 tokens, head dim 64 -> (fused|explicit); naive: 16 modules '
+                     'explicit', out, re.M)
+
+
+def assert_seg_step_lines(out: str) -> None:
+    assert re.search(rf'^flops: forward {NUMBER} GMACs per 128x128 train image .* {NUMBER} GMACs per slide window',
+                     out, re.M)
+    for case in ('train', 'train with_cp', 'slide'):
+        assert re.search(rf'^images/s {case} \[fp32\]: {NUMBER}  achieved {NUMBER} GFLOP/s  step median {NUMBER} s '
+                         rf'.*  peak RSS {NUMBER} MiB', out, re.M)
+    assert re.search(rf'^with_cp on/off \[fp32\]: step time {NUMBER}x, peak memory {NUMBER}x', out, re.M)
+
+
+def assert_data_pipeline_lines(out: str) -> None:
+    assert re.search(r'^machine: .*; one process, torch threads 1; .*; commit \S+$', out, re.M)
+    assert re.search(rf'^photos: 16 JPEGs .* {NUMBER}x{NUMBER} px on average', out, re.M)
+    assert re.search(rf'^rounds: 2 paired rounds of 16 images .* load average {NUMBER} before, {NUMBER} after',
+                     out, re.M)
+    spread = rf'{NUMBER} \(range {NUMBER}-{NUMBER}\)'
+    for clock in ('cpu', 'wall'):
+        for name in ('timm', r'timm\+map', 'lvseg', 'lvseg-files', 'lvseg-store'):
+            assert re.search(rf'^images/s {clock} {name}: {spread}  ms/image {NUMBER}$', out, re.M), (clock, name)
+        for name, ref in (('lvseg', 'timm'), ('lvseg-files', r'timm\+map'), ('lvseg-store', 'timm'),
+                          ('lvseg-store', r'timm\+map')):
+            assert re.search(rf'^ratio {clock} {name}/{ref}: paired by round {spread}; of the medians {NUMBER}$',
+                             out, re.M), (clock, name, ref)
+    assert re.search(r'^timm samples drawn again after a posterize to 0 bits \(Pillow 13 refuses it\): ', out, re.M)
+
+
+def assert_device_pipeline_lines(out: str) -> None:
+    for name in ('timm', r'timm\+map', 'device-workers', 'device-whole', 'cpu-whole'):
+        assert re.search(rf'^images/s {name}: {NUMBER} \(range {NUMBER}-{NUMBER}\)  ms/image {NUMBER}$', out, re.M)
+    for ratio in (r'device-workers/timm', r'device-workers/timm\+map', 'device-whole/cpu-whole', 'device-whole/timm'):
+        assert re.search(rf'^ratio {ratio}: paired by round {NUMBER} \(range', out, re.M)

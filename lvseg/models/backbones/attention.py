@@ -11,8 +11,8 @@ dtype, gradients or not, head width, tokens rounded up to a power of two), and l
 - **CUDA and other accelerators: fused**, untimed. FlashAttention / memory-efficient kernels are the point of
   SDPA there (less memory, fewer passes); nothing to measure.
 - **CPU in float32 / float64: fused**, untimed. Where lvseg was measured (README, "Attention kernels"), fused was
-  faster than explicit, or within a few percent, at every shape lvseg uses; an untimed choice costs next to
-  nothing and keeps float32 runs the same from one process to the next.
+  much faster at long sequences (UperNet's windows) and for inference, and as fast or a little slower in training
+  at short ones; an untimed choice keeps float32 runs the same from one process to the next.
 - **CPU in bfloat16 / float16: timed** at the first call of each case (:func:`time_kernels`: both kernels
   interleaved on random inputs of the call's shape, the fastest of ``PROBE_ROUNDS`` calls each after a warm-up:
   the minimum, as other processes on the machine only ever add time), explicit taken only when
@@ -149,7 +149,7 @@ class KernelChoice:
         if case.device_type != 'cpu':
             return 'fused', f'scaled_dot_product_attention on {case.device_type}, not timed'
         if case.dtype not in (torch.bfloat16, torch.float16):
-            return 'fused', f'as fast or faster than explicit in {case.dtype} on CPUs, not timed'
+            return 'fused', f'the rule for {case.dtype} on CPUs, not timed: the same kernel in every process'
         # In a thread of its own: the caller's thread-local contexts (activation checkpointing's saved-tensor hooks,
         # which count the tensors a forward saves, dispatch modes, autocast) must not see the probe's work.
         with ThreadPoolExecutor(max_workers=1) as thread:
