@@ -1,12 +1,24 @@
-"""Run lvseg's tools as a user would, in a subprocess; helpers for the end-to-end tests."""
+"""Run lvseg's tools as a user would, each in a process of its own; helpers for the end-to-end tests.
+
+A tool runs in a child forked from a server process that imported torch, mmengine, mmseg and lvseg once
+(multiprocessing's forkserver, one per test process): a fresh process per run, with the tool's own ``__main__``,
+arguments, environment, working directory and exit status, that skips the ~5 s of CPU those imports cost each
+plain ``python tools/<tool>.py``. Runs under torchrun (``nproc``), and every run when ``LVSEG_TEST_SUBPROCESS=1``,
+start a plain subprocess instead.
+"""
 import importlib.util
+import multiprocessing
 import os
+import runpy
 import subprocess
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / 'configs/demo/upernet_lvvit-demo_synthetic-128.py'
@@ -22,6 +34,11 @@ def import_tool(name: str) -> ModuleType:
     return module
 
 
+PRELOADED = ['torch', 'torchvision', 'mmengine.runner', 'mmseg.apis', 'lvseg', 'lvseg_testing.tool_runner']
+FORKSERVER = multiprocessing.get_context('forkserver')
+FORKSERVER.set_forkserver_preload(PRELOADED)
+
+
 def run_tool(*args: str, nproc: int = 0, timeout: int = 900, env: dict | None = None,
              expect_failure: bool = False) -> subprocess.CompletedProcess:
     """Run ``tools/<args[0]>`` with this interpreter (or under torchrun with ``nproc`` processes); return the
@@ -34,15 +51,65 @@ def run_tool(*args: str, nproc: int = 0, timeout: int = 900, env: dict | None = 
                    tool, *args[1:], '--launcher', 'pytorch']
     else:
         command = [sys.executable, tool, *args[1:]]
-    try:
-        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f'{" ".join(command)} still ran after {timeout} s (hung?)\n{error.stdout}\n{error.stderr}')
+    if nproc or os.environ.get('LVSEG_TEST_SUBPROCESS') == '1':
+        try:
+            result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as error:
+            pytest.fail(f'{" ".join(command)} still ran after {timeout} s (hung?)\n{error.stdout}\n{error.stderr}')
+    else:
+        result = run_forked(command, env, timeout)
     if (result.returncode != 0) != expect_failure:
         expected = 'a failure' if expect_failure else 'success'
         pytest.fail(f'{" ".join(command)} exited {result.returncode}, expected {expected}\n'
                     f'{result.stdout[-4000:]}\n{result.stderr[-6000:]}')
     return result
+
+
+def run_forked(command: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
+    """``command`` (``[python, script, *arguments]``) run by :func:`run_script` in a child of the forkserver;
+    the finished process as ``subprocess.run`` gives it. The test fails if it runs past ``timeout`` seconds."""
+    with tempfile.TemporaryDirectory(prefix='lvseg-tool-') as folder:
+        stdout, stderr = Path(folder, 'stdout'), Path(folder, 'stderr')
+        child = FORKSERVER.Process(target=run_script, args=(command[1], command[2:], env, str(stdout), str(stderr)))
+        child.start()
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            pytest.fail(f'{" ".join(command)} still ran after {timeout} s (hung?)\n{stdout.read_text()}\n'
+                        f'{stderr.read_text()}')
+        return subprocess.CompletedProcess(command, child.exitcode, stdout.read_text(), stderr.read_text())
+
+
+def run_script(script: str, arguments: list[str], env: dict, stdout: str, stderr: str) -> None:
+    """In a forked child: run ``script`` as ``python script *arguments`` would (its folder first on ``sys.path``,
+    ``__name__ == '__main__'``) in the repository with environment ``env``, its output into the files ``stdout``
+    and ``stderr``; exit with its status (a traceback and 1 for an exception, as Python does)."""
+    for fd, path in ((1, stdout), (2, stderr)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    sys.stdout.reconfigure(line_buffering=True)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(REPO)
+    torch.set_num_threads(int(env.get('OMP_NUM_THREADS', '1')))
+    sys.argv = [script, *arguments]
+    sys.path.insert(0, str(Path(script).parent))
+    status = 0
+    try:
+        runpy.run_path(script, run_name='__main__')
+    except SystemExit as exit_:
+        if exit_.code is None or isinstance(exit_.code, int):
+            status = exit_.code or 0
+        else:
+            print(exit_.code, file=sys.stderr)
+            status = 1
+    except BaseException:  # noqa: BLE001  (reported as Python reports it)
+        traceback.print_exc()
+        status = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
 
 
 def demo_overrides(data_root: Path, iters: int = 4) -> list[str]:

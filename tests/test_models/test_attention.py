@@ -43,8 +43,8 @@ def test_float32_on_the_cpu_takes_the_fused_kernel_untimed(logged):
     choice = KernelChoice(timer)
     assert choice(*qkv(2, 3, 50, 16, grad=True)) == 'fused'
     assert timer.calls == []
-    assert logged == ['attention kernel for cpu float32 training, up to 64 tokens, head dim 16: fused (as fast or '
-                      'faster than explicit in torch.float32 on CPUs, not timed)']
+    assert logged == ['attention kernel for cpu float32 training, up to 64 tokens, head dim 16: fused (the rule for '
+                      'torch.float32 on CPUs, not timed: the same kernel in every process)']
 
 
 def test_bf16_on_the_cpu_is_timed_once_per_case_and_logged_once(logged):

@@ -2,8 +2,8 @@
 plain optimizer groups for ``compile=True`` (slow), and the attention benchmark's short run (slow). The other
 benchmarks' short runs are checked on the dry run of ``make gpu-check`` (tests/test_tools/test_gpu_check.py).
 
-The compiled runs use dynamo with the ``aot_eager`` backend: the graph capture of ``train_step`` (where mmengine's
-``ConfigDict`` groups used to break) and AOT autograd, without inductor's C++ build (minutes on a CPU); the
+The compiled runs use dynamo with its ``eager`` backend: the graph capture of ``train_step`` (where mmengine's
+``ConfigDict`` groups break it), run without code generation (inductor's C++ build takes minutes on a CPU); the
 backend is the only difference from ``compile=True``."""
 import copy
 import itertools
@@ -171,7 +171,7 @@ def test_attention_kernels_bench_prints_both_kernels_and_the_choice_per_case():
         assert line.group(1) in (('fused',) if dtype == 'fp32' else ('fused', 'explicit'))
 
 
-COMPILE = 'compile.backend=aot_eager'  # --cfg-options: compile = dict(backend='aot_eager')
+COMPILE = 'compile.backend=eager'  # --cfg-options: compile = dict(backend='eager')
 
 
 @pytest.mark.slow
