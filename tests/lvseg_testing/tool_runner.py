@@ -9,6 +9,7 @@ start a plain subprocess instead.
 import importlib.util
 import multiprocessing
 import os
+import random
 import runpy
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
 
@@ -92,6 +94,8 @@ def run_script(script: str, arguments: list[str], env: dict, stdout: str, stderr
     os.environ.update(env)
     os.chdir(REPO)
     torch.set_num_threads(int(env.get('OMP_NUM_THREADS', '1')))
+    random.seed()  # fresh entropy, as a new interpreter draws it: each child would start from the server's state
+    np.random.seed()
     sys.argv = [script, *arguments]
     sys.path.insert(0, str(Path(script).parent))
     status = 0
