@@ -6,9 +6,10 @@
     python bench/train_step.py --short                        # CI: batch 2, 1 warm-up + 2 steps
 
 Flags: ``--device {cpu,cuda}``; ``--amp {none,bf16,fp16} [...]``, one or more autocast dtypes timed side by side
-(default ``none bf16``: fp32 and bf16); ``--compile`` (``torch.compile`` the four models, not the stems);
-``--batch-size``, ``--steps``, ``--warmup``; ``--threads`` and ``--clock {wall,cpu}`` (CPU); ``--peak-tflops`` (a
-GPU's dense bf16 peak, for GPUs missing from :data:`DENSE_BF16_PEAK_TFLOPS`); ``--short``.
+(default ``none bf16``: fp32 and bf16); ``--compile`` (``torch.compile`` the models, not the stems);
+``--models`` (some of the four: ``lvseg timm-peer timm-peer+stem naive``, all by default); ``--batch-size``,
+``--steps``, ``--warmup``; ``--threads`` and ``--clock {wall,cpu}`` (CPU); ``--peak-tflops`` (a GPU's dense bf16
+peak, for GPUs missing from :data:`DENSE_BF16_PEAK_TFLOPS`); ``--short``.
 
 One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels. Four
 models are built here and timed step by step in turn, every model in every dtype once per round (so that load
@@ -92,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='wall: elapsed time; cpu: CPU time of this process (CPU only), which the load of other '
                         'processes on a shared machine inflates far less; use it with --threads 1')
     parser.add_argument('--short', action='store_true', help='batch 2, 2 steps after 1 warm-up (CI)')
+    parser.add_argument('--models', nargs='+', choices=tuple(MODEL_LABELS), default=list(MODEL_LABELS),
+                        help='the models to time (default: all four; the ratios need lvseg and the reference)')
     return fill_defaults(parser.parse_args(argv), ('batch_size', 'steps', 'warmup'),
                          short=(2, 2, 1), cuda=(128, 30, 10), cpu=(8, 10, 2))
 
@@ -379,14 +382,13 @@ def main(argv: list[str] | None = None) -> None:
     naive = copy.deepcopy(lvseg_model)
     explicit = use_explicit_attention(naive)
 
+    built = {'lvseg': lvseg_model, 'timm-peer': peer, 'timm-peer+stem': peer_with_stem, 'naive': naive}
     image = torch.randn(1, 3, IMG_SIZE, IMG_SIZE)
-    macs = {'lvseg': forward_flops(lvseg_model, image), 'timm-peer': forward_flops(peer, image),
-            'timm-peer+stem': forward_flops(peer_with_stem, image), 'naive': forward_flops(naive, image)}
+    macs = {name: forward_flops(built[name], image) for name in args.models}
 
     images = torch.randn(args.batch_size, 3, IMG_SIZE, IMG_SIZE, generator=generator).to(device)
     token_labels = synthetic_token_labels(args.batch_size, num_classes, device, generator)
-    models = {name: model.to(device).train() for name, model in
-              (('lvseg', lvseg_model), ('timm-peer', peer), ('timm-peer+stem', peer_with_stem), ('naive', naive))}
+    models = {name: built[name].to(device).train() for name in MODEL_LABELS if name in args.models}
     stem = lvseg_model.backbone.patch_embed
     stem_nchw = copy.deepcopy(stem)
     stem_nchw.channels_last = False
@@ -405,8 +407,9 @@ def main(argv: list[str] | None = None) -> None:
     for amp, tag in zip(args.amp, tags):
         for name, run in runs.items():
             cases[f'{name} {tag}'] = TrainStep(run, losses[name], AMP_DTYPES[amp], device, adamw)
-        cases[f'stem {tag}'] = stem_step(stem, images, AMP_DTYPES[amp], device)
-        cases[f'stem-nchw {tag}'] = stem_step(stem_nchw, images, AMP_DTYPES[amp], device)
+        if 'lvseg' in models:
+            cases[f'stem {tag}'] = stem_step(stem, images, AMP_DTYPES[amp], device)
+            cases[f'stem-nchw {tag}'] = stem_step(stem_nchw, images, AMP_DTYPES[amp], device)
     if args.clock == 'cpu' and device.type != 'cpu':
         raise SystemExit('--clock cpu times CPU runs only: a GPU step is wall time')
     times = time_in_turn(cases, args.warmup, args.steps, device, CLOCKS[args.clock])
@@ -422,8 +425,9 @@ def main(argv: list[str] | None = None) -> None:
           f'warm-up + {args.steps} timed steps per model and precision, taken in turn, {args.clock} clock; load '
           f'average {load_before} before, {load_average()} after')
     chosen = '; '.join(f'{case.describe()} -> {kernel}' for case, kernel in KERNEL_CHOICE.choices.items())
-    print(f'attention: lvseg chose {chosen or "nothing (compiled: fused)"}; naive: {explicit} modules explicit '
-          "softmax((q * scale) k^T) v, the official code's attention")
+    naive_kernel = (f"; naive: {explicit} modules explicit softmax((q * scale) k^T) v, the official code's attention"
+                    if 'naive' in models else '')
+    print(f'attention: lvseg chose {chosen or "nothing (compiled: fused)"}{naive_kernel}')
     print('FLOPs: mmengine FlopAnalyzer via lvseg.analysis.flops.count_flops_and_params counts multiply-adds (MACs), '
           'forward per image; FLOP/s below count a multiply-add as 2 FLOPs; train step = 3 x forward')
     for name in models:
@@ -437,8 +441,9 @@ def main(argv: list[str] | None = None) -> None:
             key = f'{name} {tag}'
             print(f'images/s {name} [{tag}]: {images_per_s[key]:.2f}  achieved {flop_per_s[key] / 1e9:.1f} GFLOP/s'
                   f'  step {spread(times[key])}{peak.fractions(flop_per_s[key])}')
+    references = [ref for ref in ('timm-peer', 'timm-peer+stem', 'naive') if 'lvseg' in models and ref in models]
     for tag in tags:
-        for ref in ('timm-peer', 'timm-peer+stem', 'naive'):
+        for ref in references:
             ours, theirs = f'lvseg {tag}', f'{ref} {tag}'
             print(f'ratio lvseg/{ref} [{tag}]: images/s {images_per_s[ours] / images_per_s[theirs]:.3f}, '
                   f'FLOP/s {flop_per_s[ours] / flop_per_s[theirs]:.3f}; images/s paired by round: '
@@ -453,10 +458,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in models:
         row = [f'{images_per_s[f"{name} {tag}"]:.2f}' for tag in tags]
         print(f'| {name} | {" | ".join(row)} |')
-    for tag in tags:
-        timm_and_stem = median[f'timm-peer {tag}'] + median[f'stem {tag}']
-        print(f'timm-peer step + the stem alone [{tag}]: {timm_and_stem:.3f} s, '
-              f'{timm_and_stem / median[f"lvseg {tag}"]:.3f}x the lvseg step (> 1: lvseg is faster)')
+    stem_tags = tags if 'lvseg' in models else []  # the stem's lines compare it with the lvseg step
+    for tag in stem_tags:
+        if 'timm-peer' in models:
+            timm_and_stem = median[f'timm-peer {tag}'] + median[f'stem {tag}']
+            print(f'timm-peer step + the stem alone [{tag}]: {timm_and_stem:.3f} s, '
+                  f'{timm_and_stem / median[f"lvseg {tag}"]:.3f}x the lvseg step (> 1: lvseg is faster)')
         layout = 'channels-last' if stem.channels_last else 'NCHW'
         print(f'stem ({layout}) [{tag}]: patch_embed forward+backward {spread(times[f"stem {tag}"])} = '
               f'{100 * median[f"stem {tag}"] / median[f"lvseg {tag}"]:.1f}% of the lvseg step')

@@ -159,6 +159,8 @@ def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     assert 'gpu-check: time budget 480 s' in result.stdout
     logs = {step['name']: (tmp_path / 'report' / step['log']).read_text() for step in report['steps']}
     assert_train_step_lines(logs['train step'])
+    assert re.search(r'^images/s lvseg \[fp32\]: ', logs['train step compiled'], re.M)
+    assert 'images/s naive' not in logs['train step compiled']  # --models lvseg: the model that matters, alone
     assert_seg_step_lines(logs['seg step'])
     assert_data_pipeline_lines(logs['data pipeline'])
     assert_device_pipeline_lines(logs['device pipeline'])
