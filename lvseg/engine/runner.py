@@ -16,6 +16,7 @@ runner adds to mmengine's:
   exactly: a missing, left-over or other-shaped tensor stops the run with one line naming the file and the
   modules, unless ``load_strict=False`` is set on purpose (:meth:`load_checkpoint`);
 - plain-dict optimizer parameter groups, which ``compile=True`` needs (:meth:`build_optim_wrapper`);
+- ``epoch`` and ``iter`` that read 0 without building a train loop (testing needs no training data);
 - a warning when a segmentor trains from random initialisation.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from mmengine.config import Config
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from mmengine.runner import Runner
+from mmengine.runner import BaseLoop, Runner
 from mmengine.runner.checkpoint import load_state_dict
 from mmseg.registry import RUNNERS
 
@@ -81,6 +82,20 @@ class LvsegRunner(Runner):
     def test(self) -> dict:
         check_config(self.cfg, splits=('test',))
         return super().test()
+
+    # ------------------------------------------------------------------ progress
+    @property
+    def epoch(self) -> int:
+        """The train loop's epoch; 0 when no train loop is built (see :attr:`iter`)."""
+        return self._train_loop.epoch if isinstance(self._train_loop, BaseLoop) else 0
+
+    @property
+    def iter(self) -> int:
+        """The train loop's iteration; 0 when no train loop is built. mmengine's property builds the train loop,
+        and with it the training data set, whenever it is read: in ``test()`` mmseg's ``VisualizationHook`` reads it
+        for every picture, so ``tools/test.py --show-dir`` failed (or indexed a whole training set) where only the
+        test data were at hand."""
+        return self._train_loop.iter if isinstance(self._train_loop, BaseLoop) else 0
 
     def _warn_if_from_scratch(self) -> None:
         model = self.cfg.get('model') or {}
