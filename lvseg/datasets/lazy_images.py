@@ -90,9 +90,9 @@ def resized_crop(image: Image.Image, box: Sequence[int], size: tuple[int, int], 
 def resize(image: Image.Image, size: tuple[int, int], resample: int) -> Image.Image:
     """``image.resize(size, resample)``; an RGB image's bilinear or bicubic resampling by torch's uint8 kernels.
 
-    torch's antialiased uint8 resampling follows PIL's (same kernels, support and borders) and is vectorized:
-    3 to 6 times as fast as PIL's on an AVX2 CPU for the crops of a 224-pixel random-resized crop, within 2
-    grey levels of PIL's (rounding). Other filters and modes are PIL's own.
+    torch's antialiased uint8 resampling follows PIL's (same kernels, support and borders) and is vectorized,
+    several times as fast as PIL's for the crops of a 224-pixel random-resized crop (README, "Data pipeline"),
+    within 2 grey levels of PIL's (rounding). Other filters and modes are PIL's own.
 
     Args:
         image: A decoded PIL image.

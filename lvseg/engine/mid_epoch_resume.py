@@ -48,7 +48,7 @@ class ResumableSampler(DefaultSampler):
     def __iter__(self) -> Iterator[SeededIndex]:
         start, self._start = self._start, 0
         epoch = self.epoch
-        # Seeds are made as the loader asks for indices (about 12 us each), not all at the epoch's start.
+        # Seeds are made as the loader asks for indices, not all at the epoch's start (an epoch holds millions).
         return (SeededIndex(index, step_seed(self.seed, SAMPLE_STREAM, epoch, index))
                 for index in islice(super().__iter__(), start, None))
 

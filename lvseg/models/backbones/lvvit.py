@@ -65,8 +65,8 @@ class ConvPatchEmbed(nn.Module):
         embed_dims: token width.
         patch_size: pixels per token side; must be even.
         norm_cfg: mmcv norm config of the stem (BN, or SyncBN on many GPUs).
-        channels_last: run the convolutions on channels-last (NHWC) images: forward + backward 1.15x as fast
-            as the default layout on the 2-core CPU where lvseg is developed (``bench/train_step.py``), the
+        channels_last: run the convolutions on channels-last (NHWC) images: faster than the default layout on
+            the CPU where lvseg is developed (``bench/train_step.py`` times both; figures in the README), the
             layout cuDNN's tensor-core kernels prefer, and the tokens come out contiguous without a copy.
             The result is the same up to float rounding. Default: True.
         padding: 'corner' pads the bottom and right to whole tokens; 'none' leaves the input as it is, so the
