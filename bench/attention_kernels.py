@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 from typing import NamedTuple
 
 import torch
+from machine import cpu_name, load_average
 
 from lvseg.models.backbones.attention import AttentionCase, KernelChoice, time_kernels
 
@@ -67,8 +67,8 @@ def main() -> None:
     shapes = SHAPES[:1] if args.short else SHAPES
     repeats = 2 if args.short else args.repeats
     torch.set_num_threads(args.threads)
-    print(f'machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, '
-          f'{args.threads} thread(s), {repeats} repeats; load average before: {os.getloadavg()[0]:.2f}')
+    print(f'machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s), '
+          f'{repeats} repeats; load average before: {load_average():.2f}')
     for shape in shapes:
         for dtype_name, dtype in DTYPES.items():
             for grad in (True, False):
@@ -81,7 +81,7 @@ def main() -> None:
                       f'fused {spans["fused"]}, explicit {spans["explicit"]}; fused speed / explicit: median '
                       f'{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); '
                       f"auto takes {auto_choice(shape, dtype, grad, medians)}", flush=True)
-    print(f'load average after: {os.getloadavg()[0]:.2f}')
+    print(f'load average after: {load_average():.2f}')
 
 
 if __name__ == '__main__':

@@ -55,6 +55,7 @@ import PIL
 import timm
 import torch
 from label_store import GRID, NUM_CLASSES, TOP_K, random_maps
+from machine import cpu_name, load_average
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
@@ -223,9 +224,7 @@ def time_pass(sample: Sample, count: int, epoch: int, seed: int) -> dict[str, fl
 
 
 def describe_machine() -> str:
-    model = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines()
-                  if line.startswith('model name')), platform.processor() or 'unknown CPU') \
-        if Path('/proc/cpuinfo').exists() else platform.processor()
+    model = cpu_name()
     try:
         commit = subprocess.run(['git', 'describe', '--always', '--dirty'], cwd=REPO, capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -253,7 +252,7 @@ def main() -> None:
         bench = BenchData(root, keys, args.seed)
         sizes = np.array([Image.open(bench.image(i)).size for i in range(len(keys))])
         samples = {p.name: p.build(bench) for p in pipelines}
-        load_before = os.getloadavg()[0]
+        load_before = load_average()
         for sample in samples.values():  # warm-up: imports, caches, the store's mapping
             time_pass(sample, min(len(keys), 16), args.rounds, args.seed)
         rates: dict[str, list[dict[str, float]]] = {name: [] for name in samples}
@@ -261,7 +260,7 @@ def main() -> None:
             names = list(samples)
             for name in names[epoch % len(names):] + names[:epoch % len(names)]:
                 rates[name].append(time_pass(samples[name], len(keys), epoch, args.seed))
-        load_after = os.getloadavg()[0]
+        load_after = load_average()
     print(describe_machine())
     print(f'photos: {len(keys)} JPEGs (quality {JPEG_QUALITY}, 4:2:0) cut from scikit-image {SOURCE_PHOTOS}, '
           f'{sizes[:, 0].mean():.0f}x{sizes[:, 1].mean():.0f} px on average (longer side {args.long_side[0]}-'

@@ -42,6 +42,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
+from machine import load_average
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
@@ -222,9 +223,9 @@ def main(argv: list[str] | None = None) -> None:
                  **PIPELINES}
     with tempfile.TemporaryDirectory(prefix='lvseg-bench-device-') as tmp:
         bench = SimpleNamespace(root=Path(tmp), keys=write_data(Path(tmp), count))
-        load_before = os.getloadavg()[0]
+        load_before = load_average()
         rates = rates_in_turn({name: build(bench) for name, (build, _) in pipelines.items()}, count, rounds)
-        load_after = os.getloadavg()[0]
+        load_after = load_average()
         cuda = cuda_ms_per_batch(bench, 128, repeats=10) if args.device == 'cuda' else None
     print(f'machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load_before:.2f} before, '
           f'{load_after:.2f} after; one process, torch threads 1; Python {platform.python_version()}, '

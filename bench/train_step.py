@@ -54,6 +54,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine import cpu_name, load_average
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmseg.registry import MODELS
@@ -116,14 +117,6 @@ def fill_defaults(args: argparse.Namespace, names: tuple[str, ...], short: tuple
         if getattr(args, name) is None:
             setattr(args, name, default)
     return args
-
-
-def cpu_name() -> str:
-    """The CPU's model name as ``lscpu`` prints it."""
-    for line in Path('/proc/cpuinfo').read_text().splitlines():
-        if line.startswith('model name'):
-            return line.split(':', 1)[1].strip()
-    return 'unknown CPU'
 
 
 def describe_device(device: torch.device) -> str:
@@ -336,11 +329,6 @@ class PeakReference:
         return f'  {of_peak}{flop_per_s / (self.ceiling * 1e12):.3f} of the matmul ceiling'
 
 
-def load_average() -> str:
-    """The 1-minute load average of the machine (other processes compete for the same cores)."""
-    return Path('/proc/loadavg').read_text().split()[0]
-
-
 def spread(seconds: list[float]) -> str:
     return f'median {statistics.median(seconds):.3f} s (min {min(seconds):.3f}, max {max(seconds):.3f})'
 
@@ -423,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f'device: {args.device}, {describe_device(device)}; batch {args.batch_size}; precision '
           f'{describe_precisions(args.amp, device)}; compile {"on" if args.compile else "off"}; {args.warmup} '
           f'warm-up + {args.steps} timed steps per model and precision, taken in turn, {args.clock} clock; load '
-          f'average {load_before} before, {load_average()} after')
+          f'average {load_before:.2f} before, {load_average():.2f} after')
     chosen = '; '.join(f'{case.describe()} -> {kernel}' for case, kernel in KERNEL_CHOICE.choices.items())
     naive_kernel = (f"; naive: {explicit} modules explicit softmax((q * scale) k^T) v, the official code's attention"
                     if 'naive' in models else '')
