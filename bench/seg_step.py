@@ -5,7 +5,7 @@ checkpointing off vs on.
     python bench/seg_step.py --amp none bf16              # fp32 and bf16 autocast, each case in both
     python bench/seg_step.py --device cuda --amp bf16     # a GPU (add --compile for torch.compile)
     python bench/seg_step.py --config configs/upernet_lvvit-l_8xb2-160k_ade20k-512x512.py --device cuda
-    python bench/seg_step.py --short                      # CI: 128x128 crops, slide on 128x171, 1 timed step
+    python bench/seg_step.py --short                      # CI: 64x64 crops, slide on 64x85, 1 timed step
 
 Flags: ``--device {cpu,cuda}``; ``--amp {none,bf16,fp16} [...]`` (default ``none``); ``--compile``
 (``torch.compile`` of the backbone's and both heads' ``forward``); ``--peak-tflops``; ``--config``,
@@ -78,14 +78,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--config', default=str(CONFIG), help='segmentation config (UperNet + LV-ViT)')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--batch-size', type=int, default=2, help='train images per step (the config: 2 per GPU)')
-    parser.add_argument('--crop', type=int, help='train crop and slide window side (default: 512; --short 128)')
+    parser.add_argument('--crop', type=int, help='train crop and slide window side (default: 512; --short 64)')
     parser.add_argument('--steps', type=int, help='timed steps per case (default: 3 on CPU, 20 on CUDA)')
     parser.add_argument('--warmup', type=int, help='untimed steps per case first (default: 1 CPU, 5 CUDA)')
     add_precision_args(parser, default_amp=('none',))
     parser.add_argument('--threads', type=int, default=2, help='CPU threads for torch (this machine: 2 cores)')
-    parser.add_argument('--short', action='store_true', help='128 px crops, 1 timed step after 1 warm-up (CI)')
+    parser.add_argument('--short', action='store_true', help='64 px crops, 1 timed step after 1 warm-up (CI)')
     return fill_defaults(parser.parse_args(argv), ('crop', 'steps', 'warmup'),
-                         short=(128, 1, 1), cuda=(512, 20, 5), cpu=(512, 3, 1))
+                         short=(64, 1, 1), cuda=(512, 20, 5), cpu=(512, 3, 1))
 
 
 def slide_stride(cfg: Config, crop: int) -> int:

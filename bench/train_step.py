@@ -3,15 +3,16 @@
     python bench/train_step.py                                # CPU: fp32 and bf16, batch 8, 2 warm-up + 10 steps
     python bench/train_step.py --device cuda --amp bf16       # a GPU (batch 128, 10 warm-up + 30 steps)
     python bench/train_step.py --device cuda --amp none bf16 --compile
-    python bench/train_step.py --short                        # CI: batch 2, 1 warm-up + 2 steps
+    python bench/train_step.py --short                        # CI: batch 2 at 64 px, 1 warm-up + 2 steps
 
 Flags: ``--device {cpu,cuda}``; ``--amp {none,bf16,fp16} [...]``, one or more autocast dtypes timed side by side
 (default ``none bf16``: fp32 and bf16); ``--compile`` (``torch.compile`` the models, not the stems);
 ``--models`` (some of the four: ``lvseg timm-peer timm-peer+stem naive``, all by default); ``--batch-size``,
-``--steps``, ``--warmup``; ``--threads`` and ``--clock {wall,cpu}`` (CPU); ``--peak-tflops`` (a GPU's dense bf16
-peak, for GPUs missing from :data:`DENSE_BF16_PEAK_TFLOPS`); ``--short``.
+``--img-size``, ``--steps``, ``--warmup``; ``--threads`` and ``--clock {wall,cpu}`` (CPU); ``--peak-tflops`` (a
+GPU's dense bf16 peak, for GPUs missing from :data:`DENSE_BF16_PEAK_TFLOPS`); ``--short``.
 
-One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels. Four
+One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels (``--short``:
+64, which shows that every line is printed, not what the recipe's images cost). Four
 models are built here and timed step by step in turn, every model in every dtype once per round (so that load
 from other processes hits all alike):
 
@@ -69,7 +70,7 @@ from lvseg.models.classifiers.data_preprocessor import TokenLabelBatch
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py'
-IMG_SIZE, TOP_K, MAP_GRID = 224, 5, (14, 14)  # the published maps: top-5 on a 14x14 grid
+TOP_K, MAP_GRID = 5, (14, 14)  # the published maps: top-5 on a 14x14 grid
 AMP_DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 AMP_LABELS = {'none': 'fp32', 'bf16': 'bf16', 'fp16': 'fp16'}
 CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
@@ -86,6 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--batch-size', type=int, help='images per step (default: 8 on CPU, 128 on CUDA)')
+    parser.add_argument('--img-size', type=int, help='image side in pixels (default: 224, the recipe; --short 64)')
     parser.add_argument('--steps', type=int, help='timed steps per model (default: 10 on CPU, 30 on CUDA)')
     parser.add_argument('--warmup', type=int, help='untimed steps per model first (default: 2 CPU, 10 CUDA)')
     add_precision_args(parser, default_amp=('none', 'bf16'))
@@ -93,11 +95,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--clock', choices=tuple(CLOCKS), default='wall',
                         help='wall: elapsed time; cpu: CPU time of this process (CPU only), which the load of other '
                         'processes on a shared machine inflates far less; use it with --threads 1')
-    parser.add_argument('--short', action='store_true', help='batch 2, 2 steps after 1 warm-up (CI)')
+    parser.add_argument('--short', action='store_true', help='batch 2 at 64 px, 2 steps after 1 warm-up (CI)')
     parser.add_argument('--models', nargs='+', choices=tuple(MODEL_LABELS), default=list(MODEL_LABELS),
                         help='the models to time (default: all four; the ratios need lvseg and the reference)')
-    return fill_defaults(parser.parse_args(argv), ('batch_size', 'steps', 'warmup'),
-                         short=(2, 2, 1), cuda=(128, 30, 10), cpu=(8, 10, 2))
+    return fill_defaults(parser.parse_args(argv), ('batch_size', 'img_size', 'steps', 'warmup'),
+                         short=(2, 64, 2, 1), cuda=(128, 224, 30, 10), cpu=(8, 224, 10, 2))
 
 
 def add_precision_args(parser: argparse.ArgumentParser, default_amp: tuple[str, ...]) -> None:
@@ -161,11 +163,12 @@ def build_quietly(cfg: dict) -> nn.Module:
     return model
 
 
-def build_timm_peer(backbone: nn.Module, num_classes: int) -> VisionTransformer:
-    """timm's ViT with the transformer body of ``backbone`` (an ``LVViT``), a plain patch projection, one head."""
+def build_timm_peer(backbone: nn.Module, num_classes: int, img_size: int) -> VisionTransformer:
+    """timm's ViT with the transformer body of ``backbone`` (an ``LVViT``), a plain patch projection, one head,
+    for ``img_size`` pixel squares."""
     arch = backbone.arch_settings
     drop_path = max(float(getattr(block.drop_path, 'drop_prob', 0.0)) for block in backbone.blocks)
-    return VisionTransformer(img_size=IMG_SIZE, patch_size=16, num_classes=num_classes,
+    return VisionTransformer(img_size=img_size, patch_size=16, num_classes=num_classes,
                              embed_dim=arch['embed_dims'], depth=arch['num_layers'], num_heads=arch['num_heads'],
                              mlp_ratio=arch['mlp_ratio'], qkv_bias=False, class_token=True, global_pool='token',
                              drop_path_rate=drop_path)
@@ -362,19 +365,20 @@ def main(argv: list[str] | None = None) -> None:
     generator = torch.Generator().manual_seed(0)
 
     cfg = Config.fromfile(str(CONFIG))  # the published LV-ViT-S recipe: 1000 classes, drop path 0.1, MixToken
+    cfg.model.backbone.img_size = args.img_size
     lvseg_model = build_quietly(cfg.model)
     adamw = adamw_settings(cfg)
     num_classes = lvseg_model.num_classes
-    peer = build_timm_peer(lvseg_model.backbone, num_classes)
+    peer = build_timm_peer(lvseg_model.backbone, num_classes, args.img_size)
     peer_with_stem = with_stem(peer, lvseg_model.backbone.patch_embed)
     naive = copy.deepcopy(lvseg_model)
     explicit = use_explicit_attention(naive)
 
     built = {'lvseg': lvseg_model, 'timm-peer': peer, 'timm-peer+stem': peer_with_stem, 'naive': naive}
-    image = torch.randn(1, 3, IMG_SIZE, IMG_SIZE)
+    image = torch.randn(1, 3, args.img_size, args.img_size)
     macs = {name: forward_flops(built[name], image) for name in args.models}
 
-    images = torch.randn(args.batch_size, 3, IMG_SIZE, IMG_SIZE, generator=generator).to(device)
+    images = torch.randn(args.batch_size, 3, args.img_size, args.img_size, generator=generator).to(device)
     token_labels = synthetic_token_labels(args.batch_size, num_classes, device, generator)
     models = {name: built[name].to(device).train() for name in MODEL_LABELS if name in args.models}
     stem = lvseg_model.backbone.patch_embed
@@ -407,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
                   for name in models for tag in tags}
     peak = PeakReference(device, args.peak_tflops)
 
-    print('bench/train_step.py: one train step (forward + loss + backward + AdamW) at 224 px, synthetic inputs')
+    print(f'bench/train_step.py: one train step (forward + loss + backward + AdamW) at {args.img_size} px, synthetic '
+          'inputs')
     print(f'device: {args.device}, {describe_device(device)}; batch {args.batch_size}; precision '
           f'{describe_precisions(args.amp, device)}; compile {"on" if args.compile else "off"}; {args.warmup} '
           f'warm-up + {args.steps} timed steps per model and precision, taken in turn, {args.clock} clock; load '

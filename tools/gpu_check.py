@@ -186,9 +186,9 @@ def cuda_test_figures(junit: Path) -> Callable[[str], dict]:
 def plan_steps(report: Path, dry_run: bool) -> list[Step]:
     """The check's steps, at full size on CUDA or at the smallest sizes on the CPU (``dry_run``)."""
     py = sys.executable
-    # On the CPU: the benchmarks' short sizes, one step, fp32 (bf16 is emulated on many CPUs, many times slower);
-    # the train step also in bf16, as its CPU default, so that a dry run shows every line it prints.
-    short = ['--device', 'cpu', '--short', '--steps', '1', '--warmup', '0']
+    # On the CPU: the benchmarks' short sizes, one step, one thread, fp32 (bf16 is emulated on many CPUs, many
+    # times slower); the train step also in bf16, as its CPU default, so that a dry run shows every line it prints.
+    short = ['--device', 'cpu', '--short', '--steps', '1', '--warmup', '0', '--threads', '1']
     bench = [*short, '--amp', 'none'] if dry_run else ['--device', 'cuda', '--amp', 'bf16']
     train_bench = [*short, '--amp', 'none', 'bf16'] if dry_run else bench
     data = report / 'demo_data'

@@ -171,7 +171,7 @@ NUMBER = r'[\d.]+'
 
 
 def assert_train_step_lines(out: str) -> None:
-    assert 'torch threads 2' in out and 'FlopAnalyzer' in out and 'a multiply-add as 2 FLOPs' in out
+    assert 'torch threads 1' in out and 'FlopAnalyzer' in out and 'a multiply-add as 2 FLOPs' in out
     for name in ('lvseg', 'timm-peer', r'timm-peer\+stem', 'naive'):
         assert re.search(rf'^flops {name}: forward {NUMBER} GMACs/image, train {NUMBER} GFLOPs/image', out, re.M)
         for tag in ('fp32', 'bf16'):
@@ -191,13 +191,13 @@ def assert_train_step_lines(out: str) -> None:
                          re.M)
         assert re.search(rf'^stem NCHW \[{tag}\]: median {NUMBER} s .*; the lvseg stem runs at {NUMBER}x its speed',
                          out, re.M)
-    assert re.search(r'^attention: lvseg chose cpu float32 training, up to 256 tokens, head dim 64 -> fused; '
-                     r'cpu bfloat16 training, up to 256 tokens, head dim 64 -> (fused|explicit); naive: 16 modules '
+    assert re.search(r'^attention: lvseg chose cpu float32 training, up to \d+ tokens, head dim 64 -> fused; '
+                     r'cpu bfloat16 training, up to \d+ tokens, head dim 64 -> (fused|explicit); naive: 16 modules '
                      'explicit', out, re.M)
 
 
 def assert_seg_step_lines(out: str) -> None:
-    assert re.search(rf'^flops: forward {NUMBER} GMACs per 128x128 train image .* {NUMBER} GMACs per slide window',
+    assert re.search(rf'^flops: forward {NUMBER} GMACs per \d+x\d+ train image .* {NUMBER} GMACs per slide window',
                      out, re.M)
     for case in ('train', 'train with_cp', 'slide'):
         assert re.search(rf'^images/s {case} \[fp32\]: {NUMBER}  achieved {NUMBER} GFLOP/s  step median {NUMBER} s '
