@@ -1,11 +1,10 @@
 """Loading official LV-ViT checkpoints (synthetic tensors, real key names) and lvseg's own."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from lvseg_testing.official_checkpoints import official_state_dict
+from lvseg_testing.tool_runner import run_tool
 
 from lvseg.checkpoints import convert_lvvit_checkpoint
 from lvseg.checkpoints.fit import CheckpointMismatchError
@@ -100,8 +99,7 @@ def test_convert_checkpoint_tool_writes_a_loadable_backbone_file(tmp_path):
     src, dst = tmp_path / 'official.pth.tar', tmp_path / 'converted.pth'
     weights = official_state_dict()
     torch.save({'state_dict_ema': weights, 'state_dict': official_state_dict(seed=2)}, src)
-    result = subprocess.run([sys.executable, str(REPO / 'tools/convert_checkpoint.py'), str(src), str(dst),
-                             '--img-size', '512'], capture_output=True, text=True, check=True)
+    result = run_tool('convert_checkpoint.py', str(src), str(dst), '--img-size', '512')
     assert 'dropped 4' in result.stdout
     converted = torch.load(dst, weights_only=True)['state_dict']
     assert converted['pos_embed'].shape == (1, 1 + 32 * 32, 32)

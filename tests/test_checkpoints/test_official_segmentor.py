@@ -1,6 +1,4 @@
 """The released ADE20K segmentors (mmseg 0.x layout, random tensors at a tiny size) in lvseg's UperNet + LV-ViT."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +8,7 @@ from lvseg_testing.official_checkpoints import (
     official_segmentor_state_dict,
     tiny_segmentor_config,
 )
+from lvseg_testing.tool_runner import run_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
@@ -129,8 +128,7 @@ def test_convert_tool_writes_an_mmseg1_checkpoint_that_loads_strictly(tmp_path):
     torch.save(official_file(official), src)
     config = tmp_path / 'tiny_eval.py'
     config.write_text(tiny_segmentor_config(EVAL_CONFIG))
-    subprocess.run([sys.executable, str(REPO / 'tools/convert_checkpoint.py'), str(src), str(dst),
-                    '--config', str(config)], capture_output=True, text=True, check=True)
+    run_tool('convert_checkpoint.py', str(src), str(dst), '--config', str(config))
     written = torch.load(dst, map_location='cpu', weights_only=True)
     assert written['meta']['CLASSES'] == ('wall', 'building') and 'optimizer' not in written
     model = build_tiny(tmp_path)
@@ -144,8 +142,7 @@ def test_convert_tool_refuses_a_file_of_another_depth_and_writes_nothing(tmp_pat
     torch.save(official_file(official_segmentor_state_dict(depth=5)), src)
     config = tmp_path / 'tiny_eval.py'
     config.write_text(tiny_segmentor_config(EVAL_CONFIG))
-    result = subprocess.run([sys.executable, str(REPO / 'tools/convert_checkpoint.py'), str(src), str(dst),
-                             '--config', str(config)], capture_output=True, text=True)
-    assert result.returncode != 0 and not dst.exists()
+    result = run_tool('convert_checkpoint.py', str(src), str(dst), '--config', str(config), expect_failure=True)
+    assert not dst.exists()
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith(f'error: {src}: does not fit the model of {config}: it holds an LV-ViT of depth 5')

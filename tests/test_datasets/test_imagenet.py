@@ -1,15 +1,13 @@
 """The ImageNet-layout data set with token-label maps, the map loader, and the stand-in annotator from masks."""
-import os
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from lvseg_testing.tool_runner import run_tool
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
@@ -297,14 +295,10 @@ def test_the_full_pipeline_gives_tokens_inside_the_object_the_image_class(shared
 
 
 def test_make_demo_data_writes_label_maps_the_data_set_reads(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get('PYTHONPATH'), str(REPO)])))
     out = tmp_path / 'data'
-    result = subprocess.run([sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), 'imagenet', str(out),
-                             '--num-classes', '3', '--train', '2', '--val', '1', '--size', '32', '--label-maps', '4'],
-                            env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = run_tool('make_demo_data.py', 'imagenet', str(out), '--num-classes', '3', '--train', '2', '--val', '1',
+                      '--size', '32', '--label-maps', '4', timeout=300)
 
-    assert result.returncode == 0, result.stderr
     assert 'with 4x4 token-label maps' in result.stdout
     dataset = build(out, label_map_root='label_maps/train',
                     pipeline=[dict(type='LoadTokenLabelMap', num_classes=3)])

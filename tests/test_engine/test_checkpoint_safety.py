@@ -85,12 +85,11 @@ def test_convert_checkpoint_refuses_then_loads_with_unsafe_load(tmp_path):
     source = tmp_path / 'official.pth'
     backbone = LVViT(arch=TINY_ARCH, img_size=32, out_indices=(0, 1, 1, 1), final_norm=True)
     save_with_foreign_object({'state_dict': backbone.state_dict()}, source)
-    command = [sys.executable, str(REPO / 'tools/convert_checkpoint.py'), str(source), str(tmp_path / 'out.pth')]
-    refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
-    assert refused.returncode != 0 and not (tmp_path / 'out.pth').exists()
+    command = ['convert_checkpoint.py', str(source), str(tmp_path / 'out.pth')]
+    refused = run_tool(*command, expect_failure=True)
+    assert not (tmp_path / 'out.pth').exists()
     assert refused.stderr.strip().splitlines()[-1].startswith(f'error: {source}: refusing to load')
-    loaded = subprocess.run([*command, '--unsafe-load'], capture_output=True, text=True, cwd=REPO)
-    assert loaded.returncode == 0, loaded.stderr
+    loaded = run_tool(*command, '--unsafe-load')
     assert 'weights_only=False' in loaded.stdout + loaded.stderr
     assert 'blocks.1.attn.qkv.weight' in torch.load(tmp_path / 'out.pth', weights_only=True)['state_dict']
 
