@@ -25,10 +25,10 @@ gpu-check:  ## on a CUDA node: offline set-up if needed, the CUDA tests, the ben
 	VENV=$(VENV) bash tools/gpu_check.sh
 
 test: | $(PY)  ## the whole suite, slow end-to-end tests included (what CI runs), one worker per core
-	$(PY) -m pytest tests -ra --durations=15 -n $(JOBS) --dist loadfile
+	$(PY) -m pytest tests -ra --durations=15 -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 test-fast: | $(PY)  ## the suite without the slow end-to-end tests
-	$(PY) -m pytest tests -ra -m "not slow" -n $(JOBS) --dist loadfile
+	$(PY) -m pytest tests -ra -m "not slow" -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 demo: | $(PY)  ## synthetic data -> train a small LV-ViT UperNet on the CPU -> test, print mIoU, write pictures
 	bash tools/demo.sh

