@@ -17,11 +17,11 @@ runner adds to mmengine's:
   modules, unless ``load_strict=False`` is set on purpose (:meth:`load_checkpoint`);
 - plain-dict optimizer parameter groups, which ``compile=True`` needs (:meth:`build_optim_wrapper`);
 - ``epoch`` and ``iter`` that read 0 without building a train loop (testing needs no training data);
+- the config's text formatted once, not at every log, dump and checkpoint (:mod:`.formatted_config`);
 - a warning when a segmentor trains from random initialisation.
 """
 from __future__ import annotations
 
-import copy
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -41,6 +41,7 @@ from ..checkpoints.safe_load import load_checkpoint
 from ..utils.atomic_write import atomic_write_path
 from .config_checks import check_config
 from .device_fallbacks import init_cpu_process_group
+from .formatted_config import FormattedOnceConfig
 from .run_policy import apply_run_policy
 
 MODULE_PREFIX = (r'^module\.', '')  # what DDP-wrapped checkpoints carry; mmengine strips it by default
@@ -57,8 +58,9 @@ class LvsegRunner(Runner):
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> LvsegRunner:
-        """Apply the run policy to a copy of ``cfg``, check it, and build the runner from it."""
-        cfg = copy.deepcopy(cfg)
+        """Apply the run policy to a copy of ``cfg``, check it, and build the runner from it. The runner keeps the
+        config as a :class:`~.formatted_config.FormattedOnceConfig`."""
+        cfg = FormattedOnceConfig.copy_of(cfg)
         changes = apply_run_policy(cfg)
         check_config(cfg, splits=())
         init_cpu_process_group(cfg.get('launcher', 'none'))
