@@ -21,7 +21,7 @@ step's time. A goal missed is a finding, not a failure; a failed step or check m
 ``--limit-seconds`` starts no step past that time (set-up included) and cuts the running one short: the report
 then shows what ran. ``--dry-run`` runs every step on the CPU at the smallest sizes (the CUDA tests skip): that is
 how CI tests this script. There the benchmarks run in fp32 (bf16 is emulated on most CPUs, many times slower) for
-one step, the tools in fp32 (their configs' AMP falls back on the CPU), and ``--compile`` with
+one step on one thread, the tools in fp32 (their configs' AMP falls back on the CPU), and ``--compile`` with
 ``TORCH_COMPILE_DISABLE=1`` (inductor's C++ build takes minutes on a CPU).
 """
 from __future__ import annotations
