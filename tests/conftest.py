@@ -17,9 +17,9 @@ LONGEST_FIRST = (
     'test_tools/test_pretrain.py',
     'test_engine/test_entry_points.py',
     'test_engine/test_resume.py',
-    'test_models/test_t2t_vit.py',
     'test_engine/test_checkpoint_safety.py',
     'test_tools/test_released_files.py',
+    'test_models/test_t2t_vit.py',
 )
 
 
@@ -28,8 +28,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     missing = [name for name in LONGEST_FIRST if not (TESTS / name).is_file()]
     if missing:
         raise pytest.UsageError(f'tests/conftest.py: LONGEST_FIRST names files that do not exist: {missing}')
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.relative_to(TESTS).as_posix(), len(rank)))
+    rank = {TESTS / name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.resolve(), len(rank)))
 
 
 @pytest.fixture(scope='session')
