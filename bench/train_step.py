@@ -11,10 +11,10 @@ Flags: ``--device {cpu,cuda}``; ``--amp {none,bf16,fp16} [...]``, one or more au
 ``--img-size``, ``--steps``, ``--warmup``; ``--threads`` and ``--clock {wall,cpu}`` (CPU); ``--peak-tflops`` (a
 GPU's dense bf16 peak, for GPUs missing from :data:`DENSE_BF16_PEAK_TFLOPS`); ``--short``.
 
-One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels (``--short``:
-64, which shows that every line is printed, not what the recipe's images cost). Four
-models are built here and timed step by step in turn, every model in every dtype once per round (so that load
-from other processes hits all alike):
+One step = forward, loss, backward and ``torch.optim.AdamW`` on synthetic random inputs at 224 pixels
+(``--short``: 64, which shows that every line is printed, not what the recipe's images cost). Four models are
+built here and timed step by step in turn, every model in every dtype once per round (so that load from other
+processes hits all alike):
 
 - **lvseg**: ``TokenLabelingClassifier`` + ``LVViT`` from
   ``configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py``,
