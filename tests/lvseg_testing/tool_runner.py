@@ -36,7 +36,9 @@ def import_tool(name: str) -> ModuleType:
     return module
 
 
-PRELOADED = ['torch', 'torchvision', 'mmengine.runner', 'mmseg.apis', 'lvseg', 'lvseg_testing.tool_runner']
+# matplotlib.pyplot: mmseg's visualizer, which every Runner builds, imports it
+PRELOADED = ['torch', 'torchvision', 'mmengine.runner', 'mmseg.apis', 'matplotlib.pyplot', 'lvseg',
+             'lvseg_testing.tool_runner']
 FORKSERVER = multiprocessing.get_context('forkserver')
 FORKSERVER.set_forkserver_preload(PRELOADED)
 
