@@ -35,12 +35,14 @@ _TIFF_BYTE_ORDERS = {b'II': 'little', b'MM': 'big'}
 
 
 class ImageHeader(NamedTuple):
-    """What an image file's header says: ``height`` and ``width`` in pixels as stored, and the EXIF
-    ``orientation`` (1: stored upright; 5 to 8: stored transposed, upright it is ``width`` x ``height``)."""
+    """What an image file's header says: ``height`` and ``width`` in pixels as stored, the EXIF ``orientation``
+    (1: stored upright; 5 to 8: stored transposed, upright it is ``width`` x ``height``), and for a JPEG the number
+    of ``components`` of its frame (1 grayscale, 3 YCbCr or RGB, 4 CMYK or YCCK; None for a PNG)."""
 
     height: int
     width: int
     orientation: int = 1
+    components: int | None = None
 
     @property
     def upright_shape(self) -> tuple[int, int]:
@@ -52,7 +54,8 @@ def image_header(data: memoryview | bytes) -> ImageHeader:
     """The :class:`ImageHeader` of a JPEG or PNG file's bytes.
 
     JPEG: walks the marker segments from the start to the frame header (SOFn), reading only their lengths and
-    the orientation tag of an EXIF segment (APP1) on the way. PNG: the IHDR chunk (orientation 1). Raises
+    the orientation tag of an EXIF segment (APP1) on the way; the frame header is laid out as ITU-T T.81 (the JPEG
+    standard), B.2.2 says: SOFn, Lf (2 bytes), P (1), Y (2), X (2), Nc (1). PNG: the IHDR chunk (orientation 1). Raises
     ``ValueError`` saying what is wrong for anything else: another format, a header cut short, a zero-sized
     image.
     """
@@ -80,10 +83,10 @@ def _jpeg_header(data: memoryview | bytes) -> ImageHeader:
         elif marker in _JPEG_MARKERS_WITHOUT_LENGTH:
             position += 2
         elif marker in _JPEG_FRAME_MARKERS:
-            if position + 9 > end:
+            if position + 10 > end:
                 break
             return ImageHeader(int.from_bytes(data[position + 5:position + 7], 'big'),
-                               int.from_bytes(data[position + 7:position + 9], 'big'), orientation)
+                               int.from_bytes(data[position + 7:position + 9], 'big'), orientation, data[position + 9])
         elif marker in _JPEG_SCAN_OR_END:
             raise ValueError(f'JPEG: marker 0x{marker:02X} before any frame header')
         else:

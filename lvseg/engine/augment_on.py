@@ -9,7 +9,9 @@ The augmentation stays written once, in the train pipeline: :func:`apply_augment
 arguments, into ``model.data_preprocessor.device_augment``, replaces the image loading step
 (``LoadImageFromFile`` or ``LoadLazyImageFromFile``) by ``LoadImageBytes`` and ``PackTokenLabelInputs`` by
 ``PackImageBytes``, and passes the config's
-``bad_samples`` policy on for images that cannot be decoded. Validation and test pipelines are left alone.
+``bad_samples`` policy on for images that cannot be decoded; it adds ``DecodeStatsHook``
+(:mod:`lvseg.engine.hooks`), which reports every epoch how many images each decoding path took. Validation and
+test pipelines are left alone.
 """
 from __future__ import annotations
 
@@ -58,8 +60,14 @@ def apply_augment_on(cfg: Config) -> list[str]:
     preprocessor = cfg.model.setdefault('data_preprocessor', ConfigDict(type='TokenLabelingDataPreprocessor'))
     preprocessor['device_augment'] = augment
     preprocessor['undecodable'] = (cfg.get('bad_samples') or {}).get('policy', 'error')
-    return ["augment_on='device': train workers read image bytes; crop, flip and RandAugment moved to "
-            'model.data_preprocessor.device_augment']
+    changes = ["augment_on='device': train workers read image bytes; crop, flip and RandAugment moved to "
+               'model.data_preprocessor.device_augment']
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(hook, dict) and hook.get('type') == 'DecodeStatsHook' for hook in hooks):
+        cfg.custom_hooks = [*hooks, dict(type='DecodeStatsHook')]
+        changes.append("custom_hooks: DecodeStatsHook added (augment_on='device': images per decoding path, "
+                       'per epoch)')
+    return changes
 
 
 def device_pipeline(pipeline: Sequence[Mapping]) -> tuple[list[dict], dict]:

@@ -1,13 +1,22 @@
-"""Hooks that stop a training run when it has gone wrong, saying where and why."""
+"""Hooks that watch a training run: stop it when it has gone wrong, saying where and why; report what it did to
+get by (images decoded on the CPU instead of the GPU)."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
+if TYPE_CHECKING:  # lvseg.datasets.device_augment imports lvseg.engine
+    from ..datasets.device_augment import DecodeStats
+
 _EXAMPLES = 8  # file names listed of a batch
+# A training batch that decoded more than this share of its images on the CPU while training on a GPU is warned
+# about (the training process decodes those itself, between steps).
+CPU_DECODE_SHARE = 0.25
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -67,3 +76,45 @@ class FiniteLossHook(Hook):
                    'checkpoint')
         runner.logger.error(message)
         raise NonFiniteLossError(message)
+
+
+@HOOKS.register_module()
+class DecodeStatsHook(Hook):
+    """Report how ``augment_on='device'`` decoded the training images: at the end of each epoch, how many took each
+    decoding path (:class:`~lvseg.datasets.device_augment.DecodeStats`, kept by the model's data preprocessor as
+    ``decode_stats``); and a warning at the first batch of an epoch that decoded more than :data:`CPU_DECODE_SHARE`
+    of its images on the CPU while training on a GPU. The counts are this process's (rank 0's in the log). Does
+    nothing for a model whose data preprocessor keeps no ``decode_stats``.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self) -> None:
+        self.cpu_heavy_batches = 0  # batches of this epoch above CPU_DECODE_SHARE
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        stats = _decode_stats(runner)
+        if stats is None or stats.batch_cpu_share() <= CPU_DECODE_SHARE:
+            return
+        self.cpu_heavy_batches += 1
+        if self.cpu_heavy_batches == 1:
+            runner.logger.warning(
+                f'iteration {runner.iter + 1}: {stats.batch_cpu_share():.0%} of the batch was decoded on the CPU '
+                f'({stats.describe(stats.batch)}), more than {CPU_DECODE_SHARE:.0%}: the GPU waits for the training '
+                'process to decode them (further such batches of this epoch are counted at its end)')
+
+    def after_train_epoch(self, runner) -> None:
+        stats = _decode_stats(runner)
+        if stats is None or not stats.total:
+            return
+        heavy = (f'; batches decoded more than {CPU_DECODE_SHARE:.0%} on the CPU: {self.cpu_heavy_batches}'
+                 if self.cpu_heavy_batches else '')
+        runner.logger.info(f'epoch {runner.epoch + 1}: images decoded by path: {stats.describe(stats.total)}{heavy}')
+        stats.reset()
+        self.cpu_heavy_batches = 0
+
+
+def _decode_stats(runner) -> DecodeStats | None:
+    """The ``decode_stats`` of the data preprocessor of ``runner.model`` (unwrapped from DDP), or None."""
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    return getattr(getattr(model, 'data_preprocessor', None), 'decode_stats', None)

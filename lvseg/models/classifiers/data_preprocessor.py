@@ -14,11 +14,13 @@ from timm.data.random_erasing import RandomErasing
 
 from ...datasets.device_augment import (
     UNDECODABLE_POLICIES,
+    DecodeStats,
     DeviceTokenLabelAugment,
     decode_images,
     replace_undecodable,
 )
 from ...datasets.image_bytes import ORIENTATION_KEY
+from ...utils.precision import float32_region
 
 
 class TokenLabelBatch(NamedTuple):
@@ -60,9 +62,9 @@ def stack_token_labels(data_samples: Sequence[BaseDataElement]) -> TokenLabelBat
             columns.append(None)
         elif all(present):
             tensors = [torch.as_tensor(sample.get(field)) for sample in data_samples]
-            # mmengine's train_step runs the pre-processor inside the optim wrapper's autocast, whose type promotion
-            # for stack refuses the float16 maps when it autocasts to bfloat16: this is data, not model arithmetic.
-            with torch.autocast(tensors[0].device.type, enabled=False):
+            # Under autocast (mmengine's train_step runs the pre-processor in the optim wrapper's), stack's type
+            # promotion refuses the float16 maps when it autocasts to bfloat16: this is data, not model arithmetic.
+            with float32_region(tensors[0].device):
                 columns.append(torch.stack(tensors))
         else:
             raise ValueError(f'{present.count(False)} of {len(data_samples)} data samples lack {field!r}; '
@@ -89,6 +91,10 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
     (:class:`~lvseg.datasets.device_augment.DeviceTokenLabelAugment`, which also gives the crop boxes, flips
     and affines of ``token_labels``), then normalized (the decoder gives RGB: ``bgr_to_rgb`` does not apply)
     and random-erased as above. Decoded batches (validation) take the steps above.
+
+    Everything here runs in float32 whatever autocast is active (:func:`~lvseg.utils.precision.float32_region`):
+    mmengine's ``train_step`` calls the pre-processor inside the optimizer wrapper's autocast, and the crop geometry
+    and pixels must not depend on the model's dtype.
 
     Args:
         mean: per-channel mean in 0-255 RGB. Default: ImageNet's (timm's ``IMAGENET_DEFAULT_MEAN`` x 255).
@@ -120,6 +126,7 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
         self.random_erasing_mode = random_erasing_mode
         self.device_augment = DeviceTokenLabelAugment(**device_augment) if device_augment is not None else None
         self.undecodable = undecodable
+        self.decode_stats = DecodeStats()  # images per decoding path, for DecodeStatsHook (lvseg.engine.hooks)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """``data``: ``inputs`` (a list of ``(3, H, W)`` uint8 tensors or a batch) and ``data_samples``.
@@ -127,14 +134,15 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
         Returns ``{'inputs': (B, 3, H, W) float, 'data_samples': [...], 'token_labels': TokenLabelBatch}``
         (``token_labels`` None when the samples carry no ``gt_label``).
         """
-        if _is_encoded(data['inputs']):
-            return self._decode_and_augment(data, training)
-        data = super().forward(data, training)
-        if training:
-            data['inputs'] = self._erase(data['inputs'])
-        samples = data['data_samples']
-        data['token_labels'] = stack_token_labels(samples) if samples and 'gt_label' in samples[0] else None
-        return data
+        with float32_region(self.device):
+            if _is_encoded(data['inputs']):
+                return self._decode_and_augment(data, training)
+            data = super().forward(data, training)
+            if training:
+                data['inputs'] = self._erase(data['inputs'])
+            samples = data['data_samples']
+            data['token_labels'] = stack_token_labels(samples) if samples and 'gt_label' in samples[0] else None
+            return data
 
     def _erase(self, inputs: torch.Tensor) -> torch.Tensor:
         """timm's random erasing of a normalized training batch ``(B, 3, H, W)``."""
@@ -143,14 +151,15 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
         return RandomErasing(self.random_erasing_prob, mode=self.random_erasing_mode, device=inputs.device)(inputs)
 
     def _decode_and_augment(self, data: dict, training: bool) -> dict:
-        """The encoded-batch path of :meth:`forward` (see the class)."""
+        """The encoded-batch path of :meth:`forward` (see the class); counts the decoding paths in
+        ``decode_stats``."""
         if self.device_augment is None or not training:
             raise ValueError('this batch holds encoded images (file bytes): only training batches of '
                              "augment_on='device' are decoded here (device_augment set); validation and test "
                              'pipelines must load images (LoadImageFromFile)')
         samples = list(data['data_samples'])
         orientations = [sample.metainfo.get(ORIENTATION_KEY, 1) for sample in samples]
-        images, problems = decode_images(data['inputs'], self.device, orientations)
+        images, problems = decode_images(data['inputs'], self.device, orientations, self.decode_stats)
         replace_undecodable(images, samples, problems, self.undecodable)
         data['data_samples'][:] = samples  # in place: hooks read the skipped samples from the batch
         batch = self.device_augment(images)

@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import roi_align
 
+from ...utils.precision import float32_region
+
 
 def dense_token_targets(topk: Tensor, boxes: Tensor, flips: Tensor, affines: Tensor, grid: tuple[int, int],
                         num_classes: int) -> tuple[Tensor, Tensor]:
@@ -44,7 +46,9 @@ def dense_token_targets(topk: Tensor, boxes: Tensor, flips: Tensor, affines: Ten
 
     Args:
         topk: ``(B, 2, k, h, w)``: ``[:, 0]`` the top-k raw logits at each map cell, ``[:, 1]`` their class
-            indices (as floats). Any float dtype; the work is done in float32.
+            indices (as floats). Any float dtype; the work is done in float32, whatever autocast is active
+            (:func:`~lvseg.utils.precision.float32_region`: ``F.affine_grid`` would follow autocast's dtype and
+            move tokens across the sampling grid).
         boxes: ``(B, 4)`` crop boxes ``(x1, y1, x2, y2)`` in fractions ``[0, 1]`` of the original image's
             width and height.
         flips: ``(B,)`` bool, True where the crop was flipped horizontally after cropping.
@@ -57,24 +61,25 @@ def dense_token_targets(topk: Tensor, boxes: Tensor, flips: Tensor, affines: Ten
         ``token_targets``: ``(B, S_h * S_w, K)`` probabilities, tokens in row-major order (as a patch
         embedding flattens them). ``crop_targets``: ``(B, K)`` probabilities.
     """
-    batch, _, _, height, width = topk.shape
-    scores = _scatter_topk(topk, num_classes)
-    cell_units = torch.tensor([width, height, width, height], dtype=scores.dtype, device=scores.device)
-    batch_index = torch.arange(batch, dtype=scores.dtype, device=scores.device)[:, None]
-    rois = torch.cat([batch_index, boxes.to(scores) * cell_units], dim=1)  # (B, 5) in cell-corner units
+    with float32_region(topk.device):
+        batch, _, _, height, width = topk.shape
+        scores = _scatter_topk(topk, num_classes)
+        cell_units = torch.tensor([width, height, width, height], dtype=scores.dtype, device=scores.device)
+        batch_index = torch.arange(batch, dtype=scores.dtype, device=scores.device)[:, None]
+        rois = torch.cat([batch_index, boxes.to(scores) * cell_units], dim=1)  # (B, 5) in cell-corner units
 
-    tokens = roi_align(scores, rois, output_size=grid, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
-    # The flip is the affine x -> -x applied before ``affines``: negating the theta's x row folds it in, so
-    # one nearest resampling does both (token centres mirror onto token centres exactly).
-    mirror = torch.where(flips.to(tokens.device, torch.bool), -1.0, 1.0).to(tokens)
-    theta = affines.to(tokens) * torch.stack([mirror, torch.ones_like(mirror)], dim=1)[:, :, None]
-    sampling_grid = F.affine_grid(theta, list(tokens.shape), align_corners=False)
-    tokens = F.grid_sample(tokens, sampling_grid, mode='nearest', padding_mode='zeros', align_corners=False)
-    token_targets = tokens.flatten(2).transpose(1, 2).softmax(dim=-1)
+        tokens = roi_align(scores, rois, output_size=grid, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+        # The flip is the affine x -> -x applied before ``affines``: negating the theta's x row folds it in, so
+        # one nearest resampling does both (token centres mirror onto token centres exactly).
+        mirror = torch.where(flips.to(tokens.device, torch.bool), -1.0, 1.0).to(tokens)
+        theta = affines.to(tokens) * torch.stack([mirror, torch.ones_like(mirror)], dim=1)[:, :, None]
+        sampling_grid = F.affine_grid(theta, list(tokens.shape), align_corners=False)
+        tokens = F.grid_sample(tokens, sampling_grid, mode='nearest', padding_mode='zeros', align_corners=False)
+        token_targets = tokens.flatten(2).transpose(1, 2).softmax(dim=-1)
 
-    crop = roi_align(scores, rois, output_size=(1, 1), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
-    crop_targets = crop.flatten(1).softmax(dim=-1)
-    return token_targets, crop_targets
+        crop = roi_align(scores, rois, output_size=(1, 1), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+        crop_targets = crop.flatten(1).softmax(dim=-1)
+        return token_targets, crop_targets
 
 
 def _scatter_topk(topk: Tensor, num_classes: int) -> Tensor:

@@ -10,6 +10,8 @@ from mmseg.registry import MODELS
 from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 
+from ...utils.precision import float32_region
+
 
 def smooth_labels(target: torch.Tensor, smoothing: float) -> torch.Tensor:
     """Label smoothing of probability targets ``(..., K)``: ``t * (1 - smoothing) + smoothing / K``."""
@@ -45,7 +47,8 @@ class TokenLabelingLoss(nn.Module):
         """Compute the two weighted terms.
 
         Args:
-            cls_logits: class-token logits ``(B, K)``.
+            cls_logits: class-token logits ``(B, K)``, in any float dtype (bf16 under autocast): both terms are
+                computed in float32, autocast or not.
             token_logits: patch-token logits ``(B, N, K)`` (after MixToken's swap back, if any).
             cls_target: class-token target probabilities ``(B, K)``.
             token_target: per-token target probabilities ``(B, N, K)``.
@@ -54,8 +57,9 @@ class TokenLabelingLoss(nn.Module):
             ``{'loss_cls': cls_weight * H_cls, 'loss_token': dense_weight * mean_i H_i}``, scalar tensors.
         """
         num_classes = token_logits.shape[-1]
-        token_target = smooth_labels(token_target, self.label_smoothing)
-        loss_token = self.cross_entropy(token_logits.reshape(-1, num_classes),
-                                        token_target.reshape(-1, num_classes))
-        loss_cls = self.cross_entropy(cls_logits, smooth_labels(cls_target, self.label_smoothing))
+        with float32_region(token_logits.device):
+            token_target = smooth_labels(token_target.float(), self.label_smoothing)
+            loss_token = self.cross_entropy(token_logits.float().reshape(-1, num_classes),
+                                            token_target.reshape(-1, num_classes))
+            loss_cls = self.cross_entropy(cls_logits.float(), smooth_labels(cls_target.float(), self.label_smoothing))
         return {'loss_cls': self.cls_weight * loss_cls, 'loss_token': self.dense_weight * loss_token}
