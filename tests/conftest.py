@@ -17,6 +17,8 @@ LONGEST_FIRST = (
     'test_tools/test_pretrain.py',
     'test_engine/test_entry_points.py',
     'test_engine/test_resume.py',
+    'test_engine/test_rank_randomness.py',
+    'test_tools/test_pretrain_ranks.py',
     'test_engine/test_checkpoint_safety.py',
     'test_tools/test_released_files.py',
     'test_models/test_t2t_vit.py',

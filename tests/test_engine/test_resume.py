@@ -34,8 +34,8 @@ def without_timings(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ('time', 'data_time')} for r in records]
 
 
-def test_step_seed_hook_makes_draws_depend_on_seed_and_step_only():
-    runner = SimpleNamespace(seed=7, iter=3, epoch=1)
+def test_step_seed_hook_makes_draws_depend_on_seed_rank_and_step_only():
+    runner = SimpleNamespace(seed=7, rank=0, iter=3, epoch=1)
     hook = StepSeedHook()
     hook.before_train_iter(runner, 0)
     first = torch.rand(3)
@@ -45,6 +45,16 @@ def test_step_seed_hook_makes_draws_depend_on_seed_and_step_only():
     runner.iter = 4
     hook.before_train_iter(runner, 0)
     assert not torch.equal(torch.rand(3), first)
+    # another rank at the same step, seed and epoch draws other numbers, in the iteration and in the data stream
+    runner.iter = 3
+    hook.before_train_epoch(runner)
+    rank_0_data = torch.rand(3)
+    runner.rank = 1
+    hook.before_train_iter(runner, 0)
+    assert not torch.equal(torch.rand(3), first)
+    hook.before_train_epoch(runner)
+    assert not torch.equal(torch.rand(3), rank_0_data)
+    runner.rank = 0
     # the main process's data augmentations draw on as if no iteration had run in between (timm's random
     # erasing in the model's pre-processor draws from Python's random)
     seed_all(5)
