@@ -6,10 +6,13 @@ import pytest
 import timm
 import torch
 from lvseg_testing.tool_runner import REPO, demo_overrides, pretrain_overrides, run_tool
+from mmseg.models.backbones import VisionTransformer
 
 from lvseg.checkpoints import convert_timm_vit_checkpoint
 from lvseg.checkpoints.safe_load import load_checkpoint_file
 from lvseg.models import TokenLabelingClassifier, TokenViT
+from lvseg.models.backbones import attention
+from lvseg.models.backbones.token_vit import ViTAttention
 
 DEIT_S = dict(embed_dims=384, num_layers=12, num_heads=6, mlp_ratio=4, qkv_bias=True, patch_bias=True,
               norm_cfg=dict(type='LN', eps=1e-6))
@@ -105,6 +108,79 @@ def test_forward_tokens_agree_with_mmseg_forward():
         tokens = backbone.forward_tokens(*backbone.patch_embed(images))
     assert torch.allclose(tokens[:, 1:].transpose(1, 2).reshape(dense.shape), dense, atol=1e-6)
     assert backbone.embed_dims == 32
+
+
+def stock_and_token_vit(kernel: str, **kwargs) -> tuple[VisionTransformer, TokenViT]:
+    """mmseg's ``VisionTransformer`` (initialised as mmseg does) and a TokenViT with its weights, both tiny."""
+    torch.manual_seed(0)
+    config = dict(TINY, img_size=64, out_indices=(0, 1), final_norm=True, **kwargs)
+    stock = VisionTransformer(**config)
+    stock.init_weights()
+    ours = TokenViT(**config, attn_kernel=kernel)
+    ours.load_state_dict(stock.state_dict())  # strict: the same parameter names
+    return stock, ours
+
+
+@pytest.mark.parametrize('kernel', ['fused', 'explicit'])
+def test_each_kernel_computes_what_mmsegs_vit_computes(kernel):
+    stock, ours = stock_and_token_vit(kernel)
+    assert all(isinstance(layer.attn, ViTAttention) for layer in ours.layers)
+    stock.eval()
+    ours.eval()
+    images = torch.rand(2, 3, 48, 80)
+    with torch.no_grad():
+        for got, want in zip(ours(images), stock(images), strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('kernel', ['fused', 'explicit'])
+def test_each_kernel_trains_as_mmsegs_vit_without_dropout(kernel):
+    """Training mode, dropout and stochastic depth 0: the same outputs and the same gradients."""
+    stock, ours = stock_and_token_vit(kernel)
+    stock.train()
+    ours.train()
+    images = torch.rand(2, 3, 48, 80)
+    outs = {}
+    for name, model in (('stock', stock), ('ours', ours)):
+        outs[name] = model(images)
+        sum(out.square().mean() for out in outs[name]).backward()
+    for got, want in zip(outs['ours'], outs['stock'], strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    stock_parameters = dict(stock.named_parameters())
+    for name, parameter in ours.named_parameters():
+        torch.testing.assert_close(parameter.grad, stock_parameters[name].grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_the_explicit_kernel_drops_the_attention_weights_mmsegs_vit_drops():
+    """Dropout on the attention weights and stochastic depth, from the same random state: the explicit kernel
+    draws the masks of ``nn.MultiheadAttention``. (``drop_rate``'s dropout after the projection draws as many
+    numbers but lays them out otherwise: mmcv applies it to a transposed ``(N, B, C)`` view.)"""
+    stock, ours = stock_and_token_vit('explicit', attn_drop_rate=0.2, drop_path_rate=0.1)
+    stock.train()
+    ours.train()
+    images = torch.rand(2, 3, 48, 80)
+    outs = []
+    for model in (stock, ours):
+        torch.manual_seed(1)
+        outs.append(model(images))
+    for got, want in zip(outs[1], outs[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+
+
+def test_auto_on_the_cpu_in_float32_takes_the_fused_kernel(monkeypatch):
+    calls: list[str] = []
+    fused = attention.KERNELS['fused']
+    monkeypatch.setitem(attention.KERNELS, 'fused', lambda *args: calls.append('fused') or fused(*args))
+    monkeypatch.setitem(attention.KERNELS, 'explicit', lambda *args: calls.append('explicit'))
+    backbone = TokenViT(**TINY, img_size=64)
+    with torch.no_grad():
+        backbone.eval()(torch.rand(1, 3, 64, 64))
+    assert calls == ['fused', 'fused']  # one per layer
+
+
+def test_unknown_attention_kernel_is_refused():
+    with pytest.raises(ValueError, match="got 'flash'"):
+        TokenViT(**TINY, attn_kernel='flash')
 
 
 @pytest.mark.slow

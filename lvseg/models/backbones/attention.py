@@ -1,35 +1,25 @@
-"""Multi-head self-attention whose kernel is chosen per device, dtype and shape: fused or explicit.
+"""Multi-head self-attention with one of two kernels, chosen by a fixed rule per device and dtype: fused or explicit.
 
 Two kernels compute ``softmax(q k^T * scale) v`` for ``q (..., N, D)``, ``k (..., M, D)``, ``v (..., M, Dv)``:
 
 - ``'fused'``: ``F.scaled_dot_product_attention`` (FlashAttention-style: never materialises the ``N x M`` scores);
 - ``'explicit'``: two matmuls and a softmax, as the official LV-ViT code writes it (``(q * scale) @ k^T``).
 
-``'auto'`` (the default) picks one with :data:`KERNEL_CHOICE`, once per :class:`AttentionCase` (device type,
-dtype, gradients or not, head width, tokens rounded up to a power of two), and logs the choice once:
+``'auto'`` (the default) takes the kernel that :func:`choose_kernel` gives for the call's device type, compute
+dtype, gradients and tokens (a rule written here, measured once, never timed at run time: every process, DDP rank
+and resumed run takes the same kernel), and :data:`KERNEL_CHOICE` logs it once per :class:`AttentionCase`:
 
-- **CUDA and other accelerators: fused**, untimed. FlashAttention / memory-efficient kernels are the point of
-  SDPA there (less memory, fewer passes); nothing to measure.
-- **CPU in float32 / float64: fused**, untimed. Where lvseg was measured (README, "Attention kernels"), fused was
-  much faster at long sequences (UperNet's windows) and for inference, and as fast or a little slower in training
-  at short ones; an untimed choice keeps float32 runs the same from one process to the next.
-- **CPU in bfloat16 / float16: timed** at the first call of each case (:func:`time_kernels`: both kernels
-  interleaved on random inputs of the call's shape, the fastest of ``PROBE_ROUNDS`` calls each after a warm-up:
-  the minimum, as other processes on the machine only ever add time), explicit taken only when
-  ``EXPLICIT_MARGIN`` times faster. The answer swings with the shape, with training vs inference and with the
-  CPU's bf16 instructions (the fused CPU kernel's bf16 backward is slow where it was measured, its inference at
-  long sequences fast), so a fixed table would be right for one CPU only; the probe runs once per case and
-  process.
+- **CUDA and other accelerators: fused** (FlashAttention / memory-efficient kernels are the point of SDPA there);
+- **CPU in float32 / float64: fused**;
+- **CPU in bfloat16 / float16: explicit**, training and inference (the fused CPU kernel's bf16 backward is slow).
 
-Under ``torch.compile`` or JIT tracing (FLOP counting) ``'auto'`` means fused, untimed. ``kernel='fused'`` or
-``'explicit'`` skips the choice (the benchmarks' naive baseline is ``'explicit'``).
+Under ``torch.compile`` or JIT tracing (FLOP counting) ``'auto'`` means fused, unlogged. ``kernel='fused'`` or
+``'explicit'`` skips the rule (the benchmarks' naive baseline is ``'explicit'``).
 """
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -38,9 +28,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 
 KERNEL_NAMES = ('auto', 'fused', 'explicit')
-EXPLICIT_MARGIN = 1.1  # explicit must be this many times faster than fused to be taken (fused needs less memory)
-PROBE_ROUNDS = 5
-PROBE_MAX_SCORES = 2 ** 26  # probe on at most this many attention scores (B*H*N*M), ~128 MiB of bf16
+MEASURED_TOKENS = (65, 1025)  # the shortest and the longest sequence of bench/attention_kernels.py
 Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float, float], torch.Tensor]
 
 
@@ -64,15 +52,60 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale:
 KERNELS: dict[str, Kernel] = {'fused': fused_attention, 'explicit': explicit_attention}
 
 
+def choose_kernel(device_type: str, dtype: torch.dtype, grad: bool, tokens: int) -> tuple[str, str]:
+    """The kernel ``'auto'`` takes, and why: ``('fused' or 'explicit', reason)``. A pure function: every process
+    (DDP ranks, a resumed run) takes the same kernel for the same case.
+
+    Args:
+        device_type: ``torch.device.type`` of the inputs ('cpu', 'cuda', ...).
+        dtype: the compute dtype (autocast's when autocast is on).
+        grad: whether gradients flow (training) or not (inference).
+        tokens: the longer of the query and key sequences, ``max(N, M)``.
+
+    Accelerators take the fused kernel: its FlashAttention / memory-efficient kernels are the point of SDPA there.
+    On the CPU the rule follows ``bench/attention_kernels.py``, 2 runs on an AMD EPYC 2-core on 2026-12-01 at
+    commit a21eee1 (one thread; explicit time / fused time, the median of 7 timings: above 1, fused is faster):
+
+    ======================================  =============  ==============  =============  ==============
+    case (B x H x N x D)                    fp32 training  fp32 inference  bf16 training  bf16 inference
+    ======================================  =============  ==============  =============  ==============
+    demo LV-ViT, 128 px (32 x 4 x 65 x 32)  0.85 / 0.87    1.05 / 1.07     0.17 / 0.16    0.47 / 0.58
+    LV-ViT-S, 224 px (8 x 6 x 197 x 64)     1.02 / 0.95    1.18 / 1.20     0.36 / 0.37    0.64 / 0.60
+    UperNet window, 512 px (2x6x1025x64)    1.83 / 1.94    2.77 / 2.71     0.74 / 0.56    1.17 / 0.62
+    ======================================  =============  ==============  =============  ==============
+
+    float32 / float64: fused, at worst 0.85x as fast (training at 65 tokens), up to 2.8x as fast at long
+    sequences, and without the ``N x M`` scores in memory. bfloat16 / float16 (float16 not measured, taken as
+    bfloat16): explicit, in training (the fused CPU kernel's bf16 backward is slow) and in inference (faster up to
+    197 tokens; at 1025 tokens the two runs disagreed, 1.17 and 0.62, so no token threshold is drawn). The kernel
+    does not depend on ``tokens``; outside the measured 65 to 1025 tokens the reason says so.
+    """
+    if device_type != 'cpu':
+        return 'fused', f'scaled_dot_product_attention on {device_type}'
+    measured = ('' if MEASURED_TOKENS[0] <= tokens <= MEASURED_TOKENS[1]
+                else f'; {tokens} tokens, outside the measured {MEASURED_TOKENS[0]} to {MEASURED_TOKENS[1]}')
+    if dtype not in (torch.bfloat16, torch.float16):
+        speed = 'at worst 0.85x as fast at 65 tokens, 1.9x at 1025' if grad else '1.05x to 2.8x as fast'
+        return 'fused', f'the CPU rule for {dtype}: fused {speed} (bench/attention_kernels.py, float32){measured}'
+    speed = ('explicit 1.4x to 6x as fast' if grad
+             else 'explicit 1.6x to 2.1x as fast up to 197 tokens, unsettled at 1025')
+    return 'explicit', f'the CPU rule for {dtype}: {speed} (bench/attention_kernels.py, bfloat16){measured}'
+
+
+def tokens_of(q: torch.Tensor, k: torch.Tensor) -> int:
+    """The longer of the query and key sequences, ``max(N, M)``, of ``q (..., N, D)`` and ``k (..., M, D)``."""
+    return max(q.shape[-2], k.shape[-2])
+
+
 @dataclass(frozen=True)
 class AttentionCase:
-    """What the kernel choice depends on: device type, compute dtype (autocast's when autocast is on),
-    whether gradients flow, head width ``D`` and the token count rounded up to a power of two."""
+    """What :func:`choose_kernel` is asked per call: device type, compute dtype (autocast's when autocast is on),
+    whether gradients flow, and the token count ``max(N, M)`` rounded up to a power of two (so that inputs of
+    varying size log a few lines, not one per size)."""
 
     device_type: str
     dtype: torch.dtype
     grad: bool
-    head_dims: int
     token_class: int
 
     @classmethod
@@ -80,58 +113,18 @@ class AttentionCase:
         device_type = q.device.type
         dtype = (torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else q.dtype)
         grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
-        tokens = max(q.shape[-2], k.shape[-2])
-        return cls(device_type, dtype, grad, q.shape[-1], 2 ** math.ceil(math.log2(max(tokens, 1))))
+        return cls(device_type, dtype, grad, 2 ** math.ceil(math.log2(max(tokens_of(q, k), 1))))
 
     def describe(self) -> str:
         return (f'{self.device_type} {str(self.dtype).removeprefix("torch.")} '
-                f'{"training" if self.grad else "inference"}, up to {self.token_class} tokens, head dim '
-                f'{self.head_dims}')
-
-
-def time_kernels(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dtype: torch.dtype, grad: bool,
-                 rounds: int = PROBE_ROUNDS) -> dict[str, float]:
-    """Seconds of each kernel's fastest call (forward, and backward when ``grad``) on random CPU inputs shaped
-    like ``q, k, v`` in ``dtype``: ``rounds`` calls each, taken in turn, after one warm-up call each.
-
-    The inputs come from a private generator (the global random state is left alone) and are cut to at most
-    ``PROBE_MAX_SCORES`` attention scores along the batch and head dimensions (the kernels' cost is linear in them).
-    """
-    tokens, keys = q.shape[-2], k.shape[-2]
-    rows = max(1, min(math.prod(q.shape[:-2]), PROBE_MAX_SCORES // (tokens * keys)))
-    generator = torch.Generator().manual_seed(0)
-    inputs = [torch.randn(rows, n, d, generator=generator).to(dtype).requires_grad_(grad)
-              for n, d in ((tokens, q.shape[-1]), (keys, k.shape[-1]), (keys, v.shape[-1]))]
-    out_grad = torch.randn(rows, tokens, v.shape[-1], generator=generator).to(dtype)
-    scale = q.shape[-1] ** -0.5
-
-    def call(kernel: Kernel) -> None:
-        out = kernel(*inputs, scale)
-        if grad:
-            torch.autograd.grad(out, inputs, out_grad)
-
-    seconds: dict[str, list[float]] = {name: [] for name in KERNELS}
-    with torch.autocast('cpu', enabled=False), torch.set_grad_enabled(grad):
-        for kernel in KERNELS.values():
-            call(kernel)
-        for _ in range(rounds):
-            for name, kernel in KERNELS.items():
-                start = time.perf_counter()
-                call(kernel)
-                seconds[name].append(time.perf_counter() - start)
-    return {name: min(times) for name, times in seconds.items()}
+                f'{"training" if self.grad else "inference"}, up to {self.token_class} tokens')
 
 
 class KernelChoice:
-    """Picks ``'fused'`` or ``'explicit'`` for a call's :class:`AttentionCase`, once, and logs it (see the module
-    docstring for the rule). ``choices`` holds the decisions of this process.
+    """The kernel of :func:`choose_kernel` for a call's :class:`AttentionCase`, logged once per case (the reason
+    from the case's first call). ``choices`` holds the cases this process has met and their kernels."""
 
-    Args:
-        timer: ``(q, k, v, dtype, grad) -> {kernel: seconds}``; :func:`time_kernels` by default.
-    """
-
-    def __init__(self, timer: Callable[..., dict[str, float]] = time_kernels) -> None:
-        self.timer = timer
+    def __init__(self) -> None:
         self.choices: dict[AttentionCase, str] = {}
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
@@ -139,24 +132,9 @@ class KernelChoice:
             return 'fused'
         case = AttentionCase.of(q, k, v)
         if case not in self.choices:
-            self.choices[case], reason = self.decide(case, q, k, v)
+            self.choices[case], reason = choose_kernel(case.device_type, case.dtype, case.grad, tokens_of(q, k))
             print_log(f'attention kernel for {case.describe()}: {self.choices[case]} ({reason})', logger='current')
         return self.choices[case]
-
-    def decide(self, case: AttentionCase, q: torch.Tensor, k: torch.Tensor,
-               v: torch.Tensor) -> tuple[str, str]:
-        """The kernel for ``case`` and why, timing both on the CPU in reduced precision."""
-        if case.device_type != 'cpu':
-            return 'fused', f'scaled_dot_product_attention on {case.device_type}, not timed'
-        if case.dtype not in (torch.bfloat16, torch.float16):
-            return 'fused', f'the rule for {case.dtype} on CPUs, not timed: the same kernel in every process'
-        # In a thread of its own: the caller's thread-local contexts (activation checkpointing's saved-tensor hooks,
-        # which count the tensors a forward saves, dispatch modes, autocast) must not see the probe's work.
-        with ThreadPoolExecutor(max_workers=1) as thread:
-            seconds = thread.submit(self.timer, q, k, v, case.dtype, case.grad).result()
-        kernel = 'explicit' if seconds['explicit'] * EXPLICIT_MARGIN < seconds['fused'] else 'fused'
-        return kernel, (f'timed: explicit softmax(q k^T) v {1e3 * seconds["explicit"]:.2f} ms, fused '
-                        f'scaled_dot_product_attention {1e3 * seconds["fused"]:.2f} ms, for {tuple(q.shape)}')
 
 
 KERNEL_CHOICE = KernelChoice()
@@ -169,6 +147,17 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, drop
     if kernel == 'auto':
         kernel = KERNEL_CHOICE(q, k, v)
     return KERNELS[kernel](q, k, v, scale, dropout_p)
+
+
+def attend_heads(qkv: torch.Tensor, num_heads: int, scale: float, dropout_p: float = 0.0,
+                 kernel: str = 'auto') -> torch.Tensor:
+    """Multi-head self-attention of packed projections by :func:`attend`: ``qkv (B, N, 3C)``, queries, keys and
+    values side by side, each split into ``num_heads`` heads of ``C / H`` channels -> ``(B, N, C)``, the heads'
+    outputs side by side (timm's ``qkv`` and ``nn.MultiheadAttention``'s ``in_proj`` pack alike)."""
+    batch, tokens, dims = qkv.shape[0], qkv.shape[1], qkv.shape[2] // 3
+    q, k, v = qkv.reshape(batch, tokens, 3, num_heads, dims // num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+    out = attend(q, k, v, scale, dropout_p, kernel)  # (B, H, N, C/H)
+    return out.transpose(1, 2).reshape(batch, tokens, dims)
 
 
 def check_kernel(kernel: str) -> str:
@@ -205,8 +194,6 @@ class MultiHeadAttention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, tokens, dims = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, dims // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, N, C/H) each
-        out = attend(q, k, v, self.scale, self.attn_drop if self.training else 0.0, self.kernel)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(batch, tokens, dims)))
+        out = attend_heads(self.qkv(x), self.num_heads, self.scale, self.attn_drop if self.training else 0.0,
+                           self.kernel)
+        return self.proj_drop(self.proj(out))

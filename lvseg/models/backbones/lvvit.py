@@ -197,9 +197,9 @@ class LVViT(BaseModule):
         pyramid_norm_cfg: norm in the side layers. Default: BN.
         interpolate_mode: mode for resizing ``pos_embed``. Default: 'bicubic'.
         with_cp: activation checkpointing of each block (saves memory, costs time). Default: False.
-        attn_kernel: 'auto' (fused ``scaled_dot_product_attention`` or explicit ``softmax(q k^T) v``, whichever is
-            faster for the device, dtype and shape: see :mod:`lvseg.models.backbones.attention`), 'fused' or
-            'explicit'. Default: 'auto'.
+        attn_kernel: 'auto' (fused ``scaled_dot_product_attention`` or explicit ``softmax(q k^T) v`` by a fixed
+            rule per device and dtype: see :mod:`lvseg.models.backbones.attention`), 'fused' or 'explicit'.
+            Default: 'auto'.
         frozen_stages: -1 freezes nothing; 0 freezes the stem, ``cls_token`` and ``pos_embed``; k > 0 also
             the first k blocks. Frozen BN layers stay in eval mode. Default: -1.
         norm_eval: keep every BN layer in eval mode while training. Default: False.

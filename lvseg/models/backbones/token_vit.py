@@ -5,7 +5,10 @@ lvseg writes no ViT (docs/method.md#lv-vit-backbone). :class:`TokenViT` is mmseg
 (mmseg's ``PatchEmbed`` already returns ``(tokens, (h, w))``), :meth:`forward_tokens`, ``embed_dims``,
 ``final_norm`` and :meth:`get_layer_depth`; and loading of timm / DeiT checkpoints (keys converted by
 :func:`lvseg.checkpoints.vit.convert_timm_vit_checkpoint`) and of lvseg's own, at any image size.
-Everything else, ``forward`` for dense outputs included, is mmseg's.
+Everything else, ``forward`` for dense outputs included, is mmseg's, but for how each layer computes attention:
+:class:`ViTAttention`, mmcv's ``MultiheadAttention`` with the same parameters whose attention runs through
+:func:`~lvseg.models.backbones.attention.attend` (the fused or the explicit kernel, as in LV-ViT) rather than
+``nn.MultiheadAttention``'s forward, which returns the attention weights and so never reaches a fused kernel.
 """
 from __future__ import annotations
 
@@ -13,30 +16,81 @@ import re
 from collections.abc import Mapping
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn.bricks.transformer import MultiheadAttention
 from mmseg.models.backbones.vit import VisionTransformer
 from mmseg.registry import MODELS
 
 from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
 from ...checkpoints.vit import convert_timm_vit_checkpoint
+from .attention import attend_heads, check_kernel
 from .pretrained import load_converted, read_checkpoint
 
 LAYER_KEY = re.compile(r'layers\.(\d+)\.')
 FINAL_NORM_PREFIX = 'ln1.'  # mmseg's name of the final norm (``VisionTransformer.norm1``)
 
 
+class ViTAttention(nn.Module):
+    """The attention branch of mmseg's ViT layer, mmcv's ``MultiheadAttention`` (self-attention, batch first),
+    computed by :func:`~lvseg.models.backbones.attention.attend_heads`: tokens ``(B, N, C)`` ->
+    ``identity + dropout_layer(proj_drop(out_proj(attention(in_proj(x)))))``, ``(B, N, C)``.
+
+    Takes over the modules of the mmcv ``MultiheadAttention`` it replaces: ``attn`` (the ``nn.MultiheadAttention``,
+    so the parameters keep mmseg's names ``attn.in_proj_weight``, ``attn.in_proj_bias``, ``attn.out_proj.weight``
+    and ``attn.out_proj.bias``, and its ``dropout`` on the attention weights in training), ``proj_drop`` and
+    ``dropout_layer``. Only their parameters are used: neither mmcv's forward nor ``nn.MultiheadAttention``'s runs.
+    The function is mmcv's (tests/test_models/test_token_vit.py compares); one random draw differs: ``proj_drop``
+    lays its mask over ``(B, N, C)``, mmcv over a transposed ``(N, B, C)`` view (another mask for one seed).
+
+    Args:
+        mmcv_attn: the ``MultiheadAttention`` that mmseg's ``TransformerEncoderLayer`` built (``batch_first``).
+        kernel: 'auto' (chosen per device and dtype; see :mod:`lvseg.models.backbones.attention`), 'fused' or
+            'explicit'. Default: 'auto'.
+    """
+
+    def __init__(self, mmcv_attn: MultiheadAttention, kernel: str = 'auto') -> None:
+        super().__init__()
+        if not mmcv_attn.batch_first:
+            raise ValueError("ViTAttention takes mmseg's batch-first MultiheadAttention; this one is not batch first")
+        self.attn = mmcv_attn.attn
+        self.proj_drop = mmcv_attn.proj_drop
+        self.dropout_layer = mmcv_attn.dropout_layer
+        self.kernel = check_kernel(kernel)
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        """Tokens ``x (B, N, C)`` -> ``identity`` (``x`` if None, as mmcv) plus the attention branch, ``(B, N, C)``."""
+        attn = self.attn
+        out = attend_heads(F.linear(x, attn.in_proj_weight, attn.in_proj_bias), attn.num_heads,
+                           attn.head_dim ** -0.5, attn.dropout if self.training else 0.0, self.kernel)
+        return (x if identity is None else identity) + self.dropout_layer(self.proj_drop(attn.out_proj(out)))
+
+
 @MODELS.register_module()
 class TokenViT(VisionTransformer):
     """mmseg's ``VisionTransformer`` that also serves token-labeling classification and loads timm checkpoints.
 
-    Takes mmseg's arguments unchanged (see ``mmseg.models.backbones.VisionTransformer``). For DeiT-S: ``embed_dims
-    384, num_layers 12, num_heads 6, mlp_ratio 4, qkv_bias True, patch_bias True, norm_cfg LN eps 1e-6``; for
-    classification also ``final_norm=True``. ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` (or
-    ``pretrained=PATH``) loads a timm / DeiT file, an mmseg-converted one or an lvseg checkpoint.
+    Takes mmseg's arguments unchanged (see ``mmseg.models.backbones.VisionTransformer``), and ``attn_kernel``. For
+    DeiT-S: ``embed_dims 384, num_layers 12, num_heads 6, mlp_ratio 4, qkv_bias True, patch_bias True, norm_cfg LN
+    eps 1e-6``; for classification also ``final_norm=True``. ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``
+    (or ``pretrained=PATH``) loads a timm / DeiT file, an mmseg-converted one or an lvseg checkpoint.
 
     mmseg's encoder layer applies stochastic depth to the MLP branch only (its attention branch has none); that
     is mmseg's ViT, kept as is.
+
+    Args:
+        attn_kernel: the attention kernel of every layer (:class:`ViTAttention`): 'auto' (fused
+            ``scaled_dot_product_attention`` or explicit ``softmax(q k^T) v`` by a fixed rule per device and dtype:
+            see :mod:`lvseg.models.backbones.attention`), 'fused' or 'explicit'. Default: 'auto'.
+        *args, **kwargs: mmseg's ``VisionTransformer`` arguments.
     """
+
+    def __init__(self, *args, attn_kernel: str = 'auto', **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.attn_kernel = check_kernel(attn_kernel)
+        for layer in self.layers:
+            layer.attn = ViTAttention(layer.attn, attn_kernel)
 
     @property
     def embed_dims(self) -> int:
