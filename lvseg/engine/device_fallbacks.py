@@ -79,10 +79,18 @@ def adapt_amp_to_gpu(cfg: Config) -> list[str]:
     scaling (fp16's range needs it); return one line per change."""
     optim_wrapper = cfg.get('optim_wrapper', {})
     if (optim_wrapper.get('type') != 'AmpOptimWrapper' or optim_wrapper.get('dtype') not in ('bfloat16', torch.bfloat16)
-            or not torch.cuda.is_available() or torch.cuda.is_bf16_supported()):
+            or not torch.cuda.is_available() or gpu_has_native_bf16()):
         return []
     optim_wrapper.update(dtype='float16', loss_scale='dynamic')
     return [f'{torch.cuda.get_device_name()} has no bfloat16: AMP in float16 with dynamic loss scaling']
+
+
+def gpu_has_native_bf16() -> bool:
+    """Whether the current CUDA device computes in bfloat16 natively (Ampere and later).
+
+    ``torch.cuda.is_bf16_supported()`` counts emulation by default (``including_emulation=True``), so a V100 or a
+    T4 says yes and then runs bf16 autocast through slow emulated kernels: ask without emulation."""
+    return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def init_cpu_process_group(launcher: str) -> None:

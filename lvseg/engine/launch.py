@@ -81,14 +81,26 @@ def train_main(argv: Sequence[str] | None = None, description: str = 'Train a se
     parser = argparse.ArgumentParser(description=description)
     _common_args(parser)
     parser.add_argument('--resume', action='store_true', help='resume from the latest checkpoint in work_dir')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (GPU only)')
+    parser.add_argument('--amp', action='store_true', help="automatic mixed precision (GPU only): the config's "
+                        "optim_wrapper.dtype (bfloat16 in lvseg's configs, else float16); loss scaling for float16 "
+                        'only')
     args = parser.parse_args(argv)
-    if args.amp:
-        args.cfg_options.update({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.loss_scale': 'dynamic'})
     with _user_errors():
         cfg = _load_config(args)
+        if args.amp:
+            use_amp(cfg)
         cfg.resume = args.resume
         build_runner(cfg).train()
+
+
+def use_amp(cfg: Config) -> None:
+    """``--amp``: make ``cfg.optim_wrapper`` an ``AmpOptimWrapper`` in its own dtype (float16 where it names none,
+    mmengine's default), with dynamic loss scaling for float16 only: bfloat16 has float32's range, and a scaler
+    would only add a host sync per step for its inf check."""
+    optim_wrapper = cfg.optim_wrapper
+    optim_wrapper.type = 'AmpOptimWrapper'
+    if optim_wrapper.get('dtype') in (None, 'float16', 'half'):
+        optim_wrapper.loss_scale = 'dynamic'
 
 
 def test_main(argv: Sequence[str] | None = None) -> None:
