@@ -21,7 +21,7 @@ import lvseg  # noqa: F401  (registers lvseg's models for --config)
 from lvseg.annotator.dense import TOKEN_LABELING_HEADS, timm_annotator, token_labeling_annotator
 from lvseg.annotator.run import NORMALIZATIONS, Preprocessing, annotate, folder_labels
 from lvseg.datasets.imagenet import list_image_keys
-from lvseg.engine.device_fallbacks import init_cpu_process_group
+from lvseg.engine.device_fallbacks import gpu_has_native_bf16, init_cpu_process_group
 
 DEFAULT_IMG_SIZE = 576  # the published maps: NFNet-F6 at 576 px (docs/method.md#token-labeling)
 
@@ -82,7 +82,7 @@ def main() -> None:
         source = f'lvseg {args.config.name} ({args.head})'
     amp_dtype = None
     if args.amp:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        amp_dtype = torch.bfloat16 if gpu_has_native_bf16() else torch.float16
     description = (f'{source}, weights {args.checkpoint.name}; {preprocessing.describe()}'
                    + (f'; autocast {str(amp_dtype).removeprefix("torch.")}' if amp_dtype else ''))
     rank, world_size = get_dist_info()
@@ -92,7 +92,7 @@ def main() -> None:
     result = annotate(annotator, args.image_root, args.store, preprocessing, description, k=args.k,
                       batch_size=args.batch_size, workers=args.workers, device=device, amp_dtype=amp_dtype,
                       labels=labels, max_images=args.max_images)
-    who = f'rank {rank}: ' if world_size > 1 else ''
+    who = f'rank {rank}: rows [{result.rows.start}, {result.rows.stop}), ' if world_size > 1 else ''
     print(f'annotate: {who}wrote {result.annotated} images, {result.skipped} were already done', flush=True)
     if rank:
         return

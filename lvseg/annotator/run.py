@@ -7,12 +7,31 @@ non-square image while its crop boxes were fractions of the whole image, a defec
 (docs/method.md#official-code-defects).
 
 The run is sharded and resumable through :class:`~lvseg.datasets.label_store.LabelStoreWriter`: under
-``torchrun`` rank ``r`` of ``W`` annotates the rows ``r, r + W, ...`` not done yet; rank 0 creates (or
-reopens) the store, the others attach after a barrier, and rank 0 marks it complete after a final barrier
-once every row is written. A killed run loses at most its rows in flight; running it again continues.
+``torchrun`` rank ``r`` of ``W`` annotates the rows of its contiguous block (:func:`row_blocks`) that are not
+done yet; rank 0 creates (or reopens) the store, the others attach after a barrier, and rank 0 marks it
+complete after a final barrier once every row is written. A killed run loses at most its rows in flight;
+running it again continues.
+
+Contiguous blocks rather than interleaved rows (``r, r + W, ...``), so that no two ranks write into one page
+of the memory-mapped row arrays: across nodes on a network file system each node writes back whole pages and
+the last copy of a page written wins, which would lose rows that another node wrote into that page while
+their ``done`` flags say written. The blocks are a balanced split of all ``N`` rows (the first ``N % W``
+ranks take one row more), each inner boundary moved up to the next row that begins a 4 KiB page in both
+``scores.npy`` and ``indices.npy`` (:func:`page_start_rows`: at most 511 rows further for the published
+5 x 18 x 18 maps). The blocks depend on the store (``N``, its row size) and ``W`` only, never on which rows
+are done: a rerun with the same ``W`` gives every rank its block again, and one with another ``W`` still
+writes each row left exactly once, the blocks of any ``W`` partitioning the rows. A rank skips the done rows
+of its block, so a resumed run with the same ``W`` stays balanced, every rank having got about as far.
+
+Shared pages remain in two places. Where no row begins a page (rows a multiple of 256 bytes, after the
+128-byte ``.npy`` header), each boundary page is written by two neighbouring ranks. And the ``done`` flags,
+one byte per row, share a page across each boundary, as they cannot in general be page-aligned along with
+the maps; a lost flag costs only work: its row looks undone, the store stays incomplete, and the next run
+writes the row again.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +49,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..datasets.imagenet import ImageNetTokenLabelDataset, image_key, list_image_keys
-from ..datasets.label_store import LabelStore, LabelStoreWriter
+from ..datasets.label_store import INDICES_FILE, SCORES_FILE, LabelStore, LabelStoreWriter
 from ..evaluation.topk_accuracy import TopKAccuracy
 from .dense import DenseAnnotator, topk_maps
 
@@ -42,6 +61,9 @@ NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     'tf-lite': ((127.0,) * 3, (128.0,) * 3),
 }
 _PRINT_EVERY = 10.0  # seconds between progress lines without tqdm
+# The unit the rank blocks align to: 4 KiB, the page size of x86-64 and of most arm64 kernels. A fixed number,
+# not mmap.PAGESIZE, so that every rank of a run over mixed machines computes the same blocks.
+PAGE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -144,13 +166,15 @@ class AnnotationResult:
     """What :func:`annotate` did in this process.
 
     Attributes:
+        rows: this process's block of rows (:func:`row_blocks`).
         annotated: rows this process wrote in this run.
-        skipped: rows of this process's share that earlier runs had written.
+        skipped: rows of this process's block that earlier runs had written.
         left: rows of the whole store still to write after this run (0 once complete).
         accuracy: ``{'top1': ..., 'top5': ...}`` percent of the pooled maps (:func:`pooled_accuracy`), on
             rank 0 of a run that completed the store with labels given; else None.
     """
 
+    rows: range
     annotated: int
     skipped: int
     left: int
@@ -195,8 +219,9 @@ def annotate(annotator: DenseAnnotator, image_root: str | os.PathLike, store_roo
     barrier()
     if rank != 0:
         writer = LabelStoreWriter.open_existing(store_root)
-    todo = writer.rows_to_do(rank, world_size)
-    skipped = len(range(rank, len(keys), world_size)) - len(todo)
+    block = row_blocks(len(keys), world_size, page_start_rows(store_root))[rank]
+    todo = writer.rows_to_do(block)
+    skipped = len(block) - len(todo)
     todo = todo[:max_images] if max_images is not None else todo
     loader = DataLoader(FolderImages(image_root, keys, todo, preprocessing), batch_size=batch_size,
                         num_workers=workers, pin_memory=torch.device(device).type == 'cuda')
@@ -215,7 +240,46 @@ def annotate(annotator: DenseAnnotator, image_root: str | os.PathLike, store_roo
         writer.finish()
         if labels is not None:
             accuracy = pooled_accuracy(LabelStore(store_root), labels)
-    return AnnotationResult(annotated=annotated, skipped=skipped, left=left, accuracy=accuracy)
+    return AnnotationResult(rows=block, annotated=annotated, skipped=skipped, left=left, accuracy=accuracy)
+
+
+def row_blocks(num_rows: int, world_size: int, page_starts: tuple[int, int] = (1, 0)) -> list[range]:
+    """The contiguous block of rows of each of ``world_size`` ranks, in rank order; together they are
+    ``range(num_rows)``.
+
+    A balanced split: boundary ``i`` lies at ``i * (N // W) + min(i, N % W)``, so the first ``N % W`` ranks take
+    ``N // W + 1`` rows and the others ``N // W``. Each inner boundary ``0 < i < W`` then moves up to the next
+    row ``b`` with ``b % period == phase`` (``page_starts = (period, phase)``, as :func:`page_start_rows`
+    gives), or to ``N`` if there is none: by fewer than ``period`` rows, so a store of fewer than about
+    ``W * period`` rows leaves the last ranks short or empty. ``(1, 0)``, every row, keeps the balanced split.
+    """
+    period, phase = page_starts
+    boundaries = [0]
+    for i in range(1, world_size):
+        balanced = i * (num_rows // world_size) + min(i, num_rows % world_size)
+        boundaries.append(min(balanced + (phase - balanced) % period, num_rows))
+    boundaries.append(num_rows)
+    return [range(start, stop) for start, stop in zip(boundaries, boundaries[1:])]
+
+
+def page_start_rows(store_root: str | os.PathLike) -> tuple[int, int]:
+    """The rows of the store ``store_root`` that begin a :data:`PAGE_BYTES` page in both ``scores.npy`` and
+    ``indices.npy``, as ``(period, phase)``: row ``b`` does when ``b % period == phase``.
+
+    Row ``b`` of an array starts at byte ``offset + b * row_bytes`` of its file (``offset``: the ``.npy`` header,
+    128 bytes for a store's arrays). That is a multiple of the page size for one row in every
+    ``PAGE_BYTES / gcd(row_bytes, PAGE_BYTES)`` rows, if ``gcd(row_bytes, PAGE_BYTES)`` divides ``offset``;
+    e.g. 5 x 18 x 18 float16 maps (3240 bytes) begin a page every 512 rows. Where no row begins a page
+    (rows a multiple of 256 bytes after a 128-byte header), ``(1, 0)``: every row.
+    """
+    layouts = []
+    for name in (SCORES_FILE, INDICES_FILE):
+        array = np.load(Path(store_root) / name, mmap_mode='r')
+        layouts.append((array.offset, array.strides[0]))
+    period = math.lcm(*(PAGE_BYTES // math.gcd(row_bytes, PAGE_BYTES) for _, row_bytes in layouts))
+    phase = next((b for b in range(period)
+                  if all((offset + b * row_bytes) % PAGE_BYTES == 0 for offset, row_bytes in layouts)), None)
+    return (1, 0) if phase is None else (period, phase)
 
 
 @contextmanager

@@ -15,10 +15,18 @@ from mmseg.registry import MODELS
 
 from lvseg.annotator import pictures
 from lvseg.annotator.dense import timm_annotator, token_labeling_annotator, topk_maps
-from lvseg.annotator.run import FolderImages, Preprocessing, annotate, pooled_scores
+from lvseg.annotator.run import (
+    PAGE_BYTES,
+    FolderImages,
+    Preprocessing,
+    annotate,
+    page_start_rows,
+    pooled_scores,
+    row_blocks,
+)
 from lvseg.checkpoints.efficientnet import convert_efficientnet_pytorch
 from lvseg.datasets.imagenet import list_image_keys
-from lvseg.datasets.label_store import LabelStore, read_header
+from lvseg.datasets.label_store import INDICES_FILE, SCORES_FILE, LabelStore, LabelStoreWriter, read_header
 from lvseg.demo.synthetic import write_imagenet_layout
 
 # ImageNet-1k classes of the photos (timm's imagenet_synsets.txt order).
@@ -40,6 +48,14 @@ def images(tmp_path_factory):
     """Synthetic ImageNet layout: 3 classes x 2 train images of 48x64."""
     root = tmp_path_factory.mktemp('images')
     write_imagenet_layout(root, num_classes=3, per_class_train=2, per_class_val=0, image_size=(48, 64), seed=0)
+    return root / 'train'
+
+
+@pytest.fixture(scope='module')
+def forty_images(tmp_path_factory):
+    """Synthetic ImageNet layout: 4 classes x 10 train images of 48x64, rows enough for two page-aligned blocks."""
+    root = tmp_path_factory.mktemp('forty_images')
+    write_imagenet_layout(root, num_classes=4, per_class_train=10, per_class_val=0, image_size=(48, 64), seed=0)
     return root / 'train'
 
 
@@ -155,6 +171,46 @@ def test_annotate_stops_resumes_and_stores_the_dense_top_k(images, tmp_path):
     torch.testing.assert_close(stored[:, 0], values.half(), atol=2e-3, rtol=1e-3)
 
 
+def test_row_blocks_are_a_balanced_split_in_rank_order():
+    assert row_blocks(7, 3) == [range(0, 3), range(3, 5), range(5, 7)]  # the first 7 % 3 ranks take one more
+    assert row_blocks(2, 3) == [range(0, 1), range(1, 2), range(2, 2)]
+    for num_rows, world_size in [(1, 1), (6, 2), (7, 3), (3, 5), (1000, 7), (4096, 8)]:
+        blocks = row_blocks(num_rows, world_size)
+        assert [row for block in blocks for row in block] == list(range(num_rows))  # each row once, in rank order
+        assert [len(block) for block in blocks] == [num_rows // world_size + (rank < num_rows % world_size)
+                                                     for rank in range(world_size)]
+
+
+def test_row_blocks_move_each_inner_boundary_up_to_the_next_page_start():
+    assert row_blocks(40, 2, (32, 31)) == [range(0, 31), range(31, 40)]  # balanced: [0, 20) and [20, 40)
+    assert row_blocks(10, 3, (32, 31)) == [range(0, 10), range(10, 10), range(10, 10)]  # all in one page
+    for period, phase in [(32, 31), (512, 100), (2048, 0)]:
+        for num_rows, world_size in [(1, 1), (40, 2), (3, 5), (1000, 7), (20000, 8), (4097, 3)]:
+            blocks = row_blocks(num_rows, world_size, (period, phase))
+            assert [row for block in blocks for row in block] == list(range(num_rows))  # each once, rank order
+            for block, balanced in zip(blocks[1:], row_blocks(num_rows, world_size)[1:]):
+                assert block.start % period == phase or block.start == num_rows
+                assert balanced.start <= block.start < balanced.start + period
+
+
+@pytest.mark.parametrize('k, grid, period', [
+    (4, (4, 4), 32),  # 128-byte rows
+    (5, (18, 18), 512),  # the published maps, 3240-byte rows
+    (8, (4, 4), 1),  # 256-byte rows after a 128-byte header never begin a page: (1, 0), every row
+])
+def test_page_start_rows_are_the_rows_that_begin_a_page_of_both_row_arrays(tmp_path, k, grid, period):
+    num_rows, row_bytes = 2, k * grid[0] * grid[1] * 2  # float16 scores, int16 indices
+    LabelStoreWriter(tmp_path / 'store', [f'a/{i}.png' for i in range(num_rows)], k, grid, num_classes=10,
+                     annotator='test')
+    found_period, phase = page_start_rows(tmp_path / 'store')
+    assert found_period == period
+    for name in (SCORES_FILE, INDICES_FILE):
+        header_bytes = (tmp_path / 'store' / name).stat().st_size - num_rows * row_bytes
+        starts = [row for row in range(2 * PAGE_BYTES) if (header_bytes + row * row_bytes) % PAGE_BYTES == 0]
+        assert starts == (list(range(phase, 2 * PAGE_BYTES, period)) if period > 1 else []), name
+    assert period > 1 or phase == 0
+
+
 def test_token_labeling_annotator_uses_the_dense_head(tmp_path):
     config = tmp_path / 'tiny.py'
     config.write_text(f"model = dict(type='TokenLabelingClassifier', num_classes=5, backbone=dict(type='LVViT', "
@@ -218,27 +274,28 @@ def test_annotate_tool_labels_real_photos_with_real_weights(tmp_path):
 
 
 @pytest.mark.slow
-def test_annotate_tool_resumes_across_ranks_and_pictures_the_store(images, tmp_path):
-    model = save_timm_model('test_efficientnet', tmp_path / 'w.pth')
-    store, common = tmp_path / 'store', ['--model', 'test_efficientnet', '--checkpoint', str(tmp_path / 'w.pth'),
-                                         '--img-size', '64', '96', '--k', '3', '--workers', '0', '--batch-size', '2']
-    first = run_tool('annotate.py', str(images), str(store), *common, '--max-images', '2')
-    assert 'wrote 2 images, 0 were already done' in first.stdout and '4 images left' in first.stdout
-    second = run_tool('annotate.py', str(images), str(store), *common, nproc=2)
-    counts = [tuple(map(int, m)) for m in re.findall(r'rank \d: wrote (\d+) images, (\d+) were already done',
-                                                     second.stdout)]
-    # rank 0 takes rows 0, 2, 4 and rank 1 rows 1, 3, 5; rows 0 and 1 were done
-    assert counts == [(2, 1), (2, 1)], first.stdout + second.stdout
-    written = LabelStore(store)
-    with torch.no_grad():
-        expected = topk_maps(torch.einsum('bchw,kc->bkhw', model.forward_features(load_inputs(images, (64, 96))),
-                                          model.classifier.weight) + model.classifier.bias[:, None, None], k=3)
-    stored = torch.stack([written.get(row) for row in range(len(written))])
-    assert torch.equal(stored[:, 1], expected[:, 1])
-    torch.testing.assert_close(stored[:, 0], expected[:, 0], atol=2e-3, rtol=1e-3)
+def test_annotate_tool_resumes_across_ranks_in_page_aligned_blocks_and_pictures_the_store(forty_images, tmp_path):
+    save_timm_model('test_efficientnet', tmp_path / 'w.pth')
+    # 128 px -> 4x4 cells, k = 4: 128-byte rows after the 128-byte .npy header, so row 31 begins the second
+    # 4 KiB page of scores.npy and indices.npy. One image per forward pass: every run computes each map alike.
+    common = ['--model', 'test_efficientnet', '--checkpoint', str(tmp_path / 'w.pth'), '--img-size', '128',
+              '--k', '4', '--workers', '0', '--batch-size', '1']
+    run_tool('annotate.py', str(forty_images), str(tmp_path / 'single'), *common)
+    store = tmp_path / 'store'
+    first = run_tool('annotate.py', str(forty_images), str(store), *common, '--max-images', '20')
+    assert 'wrote 20 images, 0 were already done' in first.stdout and '20 images left' in first.stdout
+    second = run_tool('annotate.py', str(forty_images), str(store), *common, nproc=2)
+    shares = sorted(tuple(map(int, share)) for share in re.findall(
+        r'rank (\d): rows \[(\d+), (\d+)\), wrote (\d+) images, (\d+) were already done', second.stdout))
+    # balanced: rows [0, 20) and [20, 40), the boundary moved up to row 31; rows 0-19 were done
+    assert shares == [(0, 0, 31, 11, 20), (1, 31, 40, 9, 0)], first.stdout + second.stdout
+    assert read_header(store).complete
+    for name in (SCORES_FILE, INDICES_FILE):
+        assert np.array_equal(np.load(store / name), np.load(tmp_path / 'single' / name)), name
 
     out = tmp_path / 'pictures'
-    run_tool('visualize.py', 'token-labels', str(images), str(store), str(out), '--num', '4', '--grid-cols', '2')
+    run_tool('visualize.py', 'token-labels', str(forty_images), str(store), str(out), '--num', '4',
+             '--grid-cols', '2')
     names = sorted(p.name for p in out.glob('*.png'))
     assert len(names) == 5 and 'grid.png' in names
     height, width = pictures.PICTURE_WIDTH * 48 // 64 + pictures.LEGEND_ENTRIES * 20, pictures.PICTURE_WIDTH

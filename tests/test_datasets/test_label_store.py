@@ -117,8 +117,8 @@ def test_an_interrupted_store_resumes_with_the_rows_left(tmp_path):
         LabelStore(tmp_path / 'store')
     resumed = writer_at(tmp_path / 'store')
     assert resumed.rows_to_do().tolist() == [1, 3, 5]
-    assert resumed.rows_to_do(rank=0, world_size=2).tolist() == [] and \
-        resumed.rows_to_do(rank=1, world_size=2).tolist() == [1, 3, 5]
+    assert resumed.rows_to_do(range(0, 3)).tolist() == [1] and resumed.rows_to_do(range(3, 6)).tolist() == [3, 5]
+    assert resumed.rows_to_do(range(4, 5)).tolist() == []
     resumed.write([1, 3, 5], scores[[1, 3, 5]], indices[[1, 3, 5]])
     resumed.finish()
 
@@ -173,12 +173,12 @@ def test_a_batch_with_invalid_maps_is_refused_whole(tmp_path):
     assert writer.rows_to_do().tolist() == list(range(NUM_IMAGES))
 
 
-def write_share(root: str, rank: int, world_size: int, start: multiprocessing.Barrier) -> None:
-    """One of several concurrent writers: attach, then write its rows one at a time."""
+def write_share(root: str, block: range, start: multiprocessing.Barrier) -> None:
+    """One of several concurrent writers: attach, then write its block's rows one at a time."""
     writer = LabelStoreWriter.open_existing(root)
     scores, indices = random_maps(len(writer.keys))
     start.wait(timeout=60)
-    for row in writer.rows_to_do(rank, world_size):
+    for row in writer.rows_to_do(block):
         writer.write([row], scores[[row]], indices[[row]])
 
 
@@ -187,8 +187,8 @@ def test_two_processes_writing_disjoint_rows_at_once_give_a_complete_valid_store
     writer = writer_at(tmp_path / 'store', keys=keys_of(count))  # the "rank 0" creation, before the barrier
     context = multiprocessing.get_context('fork')
     start = context.Barrier(2)
-    processes = [context.Process(target=write_share, args=(str(tmp_path / 'store'), rank, 2, start))
-                 for rank in range(2)]
+    processes = [context.Process(target=write_share, args=(str(tmp_path / 'store'), block, start))
+                 for block in (range(0, 20), range(20, count))]
     for process in processes:
         process.start()
     for process in processes:

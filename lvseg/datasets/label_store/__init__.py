@@ -23,24 +23,24 @@ what is left. :meth:`LabelStoreWriter.finish` checks that every row is done and 
 ``complete: true`` atomically (temporary file, fsync, rename); readers (:class:`LabelStore`) refuse a store
 that is not complete.
 
-Several processes (e.g. the ranks of ``torchrun``) may write one store at once::
+Several processes (e.g. the ranks of ``torchrun``) may write one store at once, each its own block of rows::
 
     if rank == 0:
         writer = LabelStoreWriter(root, keys, k, grid, num_classes, annotator)  # creates or resumes
     barrier()
     if rank != 0:
         writer = LabelStoreWriter.open_existing(root)
-    for rows in batches(writer.rows_to_do(rank, world_size)):
+    for rows in batches(writer.rows_to_do(blocks[rank])):
         writer.write(rows, scores, indices)
     barrier()
     if rank == 0:
         writer.finish()
 
-Each rank writes only rows ``rank, rank + world_size, ...`` (the ones of them not yet done), so no two
-processes write the same bytes: all map the same files shared, stores to disjoint rows (and to the
-single-byte ``done`` flags of those rows) do not interfere, and a rank reads only its own rows' flags, so
-the partition needs no coordination beyond the two barriers, even when a run with another world size
-resumes.
+With disjoint blocks no two processes write the same bytes: all map the same files shared, stores to disjoint
+rows (and to the single-byte ``done`` flags of those rows) do not interfere, and a rank reads only its own rows'
+flags, so the partition needs no coordination beyond the two barriers, even when a run with another world size
+resumes. Contiguous blocks, not interleaved rows, keep the ranks out of each other's pages, which matters across
+nodes on a network file system (:func:`lvseg.annotator.run.row_blocks` splits the rows at page boundaries).
 """
 from .format import (
     DONE_FILE,

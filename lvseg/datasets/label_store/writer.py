@@ -84,15 +84,13 @@ class LabelStoreWriter:
         self._scores, self._indices, self._done = (
             npy_format.open_memmap(root / name, mode='r+') for name in (SCORES_FILE, INDICES_FILE, DONE_FILE))
 
-    def rows_to_do(self, rank: int = 0, world_size: int = 1) -> np.ndarray:
-        """The rows ``rank, rank + world_size, ...`` not yet written, increasing, as an int64 array.
+    def rows_to_do(self, block: range | None = None) -> np.ndarray:
+        """The rows of ``block`` (default: all rows) not yet written, increasing, as an int64 array.
 
-        With the defaults, every row left. Rank ``r`` of ``world_size`` writers takes this share (see the
-        package docstring); the shares of all ranks partition the rows.
+        Concurrent writers each take a block of contiguous rows (the package docstring), so that no two of them
+        write into one page of the row arrays.
         """
-        if not 0 <= rank < world_size:
-            raise ValueError(f'need 0 <= rank < world_size, got rank={rank}, world_size={world_size}')
-        rows = np.arange(rank, self.header.num_images, world_size)
+        rows = np.arange(self.header.num_images)[block if block is not None else slice(None)]
         return rows[self._done[rows] == 0]
 
     def write(self, rows: Sequence[int] | np.ndarray | Tensor, scores: np.ndarray | Tensor,
