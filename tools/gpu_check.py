@@ -9,13 +9,19 @@ what a short GPU slot should show first:
 1. the tests marked ``cuda`` (``pytest -m cuda``: AMP in bf16 and in fp16 with the loss scaler, SyncBN through the
    tools' process group, the fused attention kernel, the annotator and the token-label targets on the GPU);
 2. ``bench/train_step.py --device cuda --amp bf16`` and ``bench/seg_step.py --device cuda --amp bf16``;
-3. the demo data (``tools/make_demo_data.py``), then 20 iterations of ``tools/pretrain.py`` and ``tools/train.py``
-   on the demo configs in bf16: the loss must stay finite and fall;
+3. the demo data (``tools/make_demo_data.py``), then 20 iterations of ``tools/pretrain.py`` (with the augmentation
+   in the data loader workers, then with ``augment_on='device'``: decoded and augmented on the GPU) and of
+   ``tools/train.py`` on the demo configs in bf16: the loss must stay finite and fall;
 4. ``bench/data_pipeline.py`` and ``bench/device_pipeline.py`` where they exist (with ``--device cuda`` where
    they take it);
 5. ``bench/train_step.py`` again with ``--compile`` (minutes of compiling).
 
-It prints the time each step is allowed (their sum with the set-up is the budget, 8 minutes) before it starts,
+Side by side, it then prints whether the device path can feed the train step: the images/s of decode + augment +
+normalize of a batch on the GPU (``bench/device_pipeline.py``) over the images/s of the LV-ViT-S train step
+(``bench/train_step.py``), and the images/s of the two pretraining runs.
+
+It prints the time each step is allowed (their sum with the set-up is the budget, 12 minutes: a 15-minute GPU lease
+less the machine's start) before it starts,
 and writes ``report.md`` and ``report.json``: every figure against its goal (the goals below), every check, every
 step's time. A goal missed is a finding, not a failure; a failed step or check makes the exit status 1.
 ``--limit-seconds`` starts no step past that time (set-up included) and cuts the running one short: the report
@@ -47,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 PRETRAIN_CONFIG = 'configs/demo/lvvit-demo_tokenlabel_synthetic-128.py'
 SEG_CONFIG = 'configs/demo/upernet_lvvit-demo_synthetic-128.py'
 PIPELINE_BENCHES = ('data_pipeline', 'device_pipeline')  # bench/<name>.py, run where they exist
-BUDGET_S = 8 * 60  # the whole check on one GPU node, the mmcv CPU-ops build on 16 cores included
+BUDGET_S = 12 * 60  # the whole check on one GPU node, the mmcv CPU-ops build on 16 cores included
 NUMBER = r'([\d.]+(?:e[+-]?\d+)?)'
 
 
@@ -70,6 +76,8 @@ GOALS = (
          "GPU's dense bf16 peak", 0.30, 'fraction'),
     Goal('seg_step.slide.images_per_s', 'UperNet + LV-ViT-S slide inference of a 512x683 image, bf16', 25.0,
          'images/s'),
+    Goal('feed.ratio', "augment_on='device': images/s of GPU decode + augment + normalize over the LV-ViT-S train "
+         "step's images/s (can the path feed the step?)", 1.0, 'x'),
 )
 
 
@@ -133,23 +141,35 @@ def pipeline_figures(name: str) -> Callable[[str], dict]:
         figures |= {f'{name}.ratio.{what.replace(" ", ".")}': float(value)
                     for what, value in re.findall(rf'^ratio ([^:\n]+): [^\d\n]*{NUMBER}', log, re.M)}
         cuda = next((line for line in log.splitlines() if line.startswith('CUDA, batch of')), '')
+        figures[f'{name}.cuda_batch'] = number(r'batch of {n}', cuda)
         figures[f'{name}.cuda_decode_ms'] = number(r'decode \(nvjpeg\) {n}', cuda)
         figures[f'{name}.cuda_decode_augment_ms'] = number(r'decode \+ augment \+ normalize {n}', cuda)
         return figures
     return parse
 
 
-def losses(work_dir: Path) -> list[float]:
-    """The training losses a tool logged, in order (``vis_data/scalars.json`` of the latest run)."""
+def records(work_dir: Path) -> list[dict]:
+    """The records a tool logged, in order (``vis_data/scalars.json`` of the latest run)."""
     runs = sorted(work_dir.glob('*/vis_data/scalars.json'))
-    if not runs:
-        return []
-    records = [json.loads(line) for line in runs[-1].read_text().splitlines() if line.strip()]
-    return [float(r['loss']) for r in records if 'loss' in r]
+    return [json.loads(line) for line in runs[-1].read_text().splitlines() if line.strip()] if runs else []
 
 
-def run_figures(work_dir: Path, name: str) -> Callable[[str], dict]:
-    """Loss figures of a tool's run and the AMP dtype of the config it dumped into ``work_dir``."""
+def losses(work_dir: Path) -> list[float]:
+    """The training losses a tool logged, in order."""
+    return [float(r['loss']) for r in records(work_dir) if 'loss' in r]
+
+
+def images_per_s(work_dir: Path, batch: int) -> float | None:
+    """Training images/s of one process of a tool's run: ``batch`` over the median logged iteration time of the
+    second half of the iterations (the first ones warm up: cuDNN, allocator, workers starting)."""
+    times = [float(r['time']) for r in records(work_dir) if 'loss' in r and 'time' in r]
+    late = sorted(times[len(times) // 2:])
+    return batch / late[len(late) // 2] if late else None
+
+
+def run_figures(work_dir: Path, name: str, batch: int) -> Callable[[str], dict]:
+    """Loss figures and images/s (batches of ``batch``) of a tool's run, and the AMP dtype of the config it dumped
+    into ``work_dir``."""
     def parse(log: str) -> dict:
         values = losses(work_dir)
         head, tail = values[:5], values[-5:]
@@ -161,8 +181,31 @@ def run_figures(work_dir: Path, name: str) -> Callable[[str], dict]:
                 f'{name}.loss_last': values[-1] if values else None,
                 f'{name}.all_finite': bool(values) and all(math.isfinite(v) for v in values),
                 f'{name}.falls': bool(values) and len(values) >= 2 and sum(tail) / len(tail) < sum(head) / len(head),
-                f'{name}.amp_dtype': amp[1] if amp else 'none (fp32)'}
+                f'{name}.amp_dtype': amp[1] if amp else 'none (fp32)',
+                f'{name}.images_per_s': images_per_s(work_dir, batch)}
     return parse
+
+
+def feed_figures(figures: dict) -> dict:
+    """Can ``augment_on='device'`` feed the train step? The images/s of decode + augment + normalize of a batch on the
+    GPU (``bench/device_pipeline.py``), and their ratio to the LV-ViT-S train step's images/s
+    (``bench/train_step.py``): below 1, the GPU would wait for its own augmentation."""
+    batch, ms = figures.get('device_pipeline.cuda_batch'), figures.get('device_pipeline.cuda_decode_augment_ms')
+    path = 1e3 * batch / ms if batch and ms else None
+    step = figures.get('train_step.lvseg.images_per_s')
+    return {'feed.device_path_images_per_s': path, 'feed.train_step_images_per_s': step,
+            'feed.ratio': path / step if path and step else None}
+
+
+def feed_line(figures: dict) -> str:
+    """The side-by-side line of :func:`feed_figures` and the two pretraining runs' images/s."""
+    def shown(key: str) -> str:
+        value = figures.get(key)
+        return 'not measured' if value is None else f'{value:.1f}'
+    return (f"gpu-check: augment_on='device': GPU decode + augment + normalize {shown('feed.device_path_images_per_s')}"
+            f" images/s, LV-ViT-S train step {shown('feed.train_step_images_per_s')} images/s, ratio "
+            f"{shown('feed.ratio')}; demo pretraining {shown('pretrain.images_per_s')} images/s with the workers' "
+            f"augmentation, {shown('pretrain_device.images_per_s')} with the device's")
 
 
 def cuda_test_figures(junit: Path) -> Callable[[str], dict]:
@@ -211,6 +254,8 @@ def plan_steps(report: Path, dry_run: bool) -> list[Step]:
                                           '--num-classes', '8', '--train', str(scenes), '--val', '2',
                                           '--size', '128'], 10, 120),
         tool_run('pretrain', PRETRAIN_CONFIG, report / 'pretrain', imagenet, iters, dry_run),
+        tool_run('pretrain', PRETRAIN_CONFIG, report / 'pretrain_device', imagenet, iters, dry_run,
+                 augment_on='device'),
         tool_run('train', SEG_CONFIG, report / 'train', ade, iters, dry_run),
     ]
     for name in PIPELINE_BENCHES:  # where they exist: CPU figures, and the GPU's where they take --device
@@ -233,22 +278,27 @@ def cuda_test_files() -> list[str]:
                   if 'mark.cuda' in path.read_text())
 
 
-def tool_run(tool: str, config: str, work_dir: Path, data_root: Path, iters: int, dry_run: bool) -> Step:
-    """``iters`` iterations of ``tools/<tool>.py`` on a demo config, every loss logged, a short warm-up."""
+def tool_run(tool: str, config: str, work_dir: Path, data_root: Path, iters: int, dry_run: bool,
+             augment_on: str = 'cpu') -> Step:
+    """``iters`` iterations of ``tools/<tool>.py`` on a demo config, every loss logged, a short warm-up; pretraining
+    with its augmentation in the data loader workers or (``augment_on='device'``) on the training device."""
     roots = [f'{split}_dataloader.dataset.data_root={data_root}' for split in ('train', 'val', 'test')]
     if tool == 'pretrain':  # epoch-based: the data are sized so that an epoch is half of the iterations
         batch = 8 if dry_run else 32
         schedule = [f'train_dataloader.batch_size={batch}', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
-                    'param_scheduler.1.end=2']
+                    'param_scheduler.1.end=2', f'augment_on={augment_on}']
     else:
-        schedule = [f'train_dataloader.batch_size={2 if dry_run else 8}', f'train_cfg.max_iters={iters}',
+        batch = 2 if dry_run else 8
+        schedule = [f'train_dataloader.batch_size={batch}', f'train_cfg.max_iters={iters}',
                     f'train_cfg.val_interval={iters}', f'default_hooks.checkpoint.interval={iters}',
                     'param_scheduler.0.end=2', 'param_scheduler.1.begin=2', f'param_scheduler.1.end={iters}']
     workers = ['train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
                'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False'] if dry_run else []
     command = [sys.executable, f'tools/{tool}.py', config, '--work-dir', str(work_dir), '--cfg-options', *roots,
                *schedule, *workers, 'default_hooks.logger.interval=1']
-    return Step(f'{tool} {iters} iterations', command, 40, 600, figures=run_figures(work_dir, tool))
+    name = tool if augment_on == 'cpu' else f'{tool}_{augment_on}'
+    title = f'{tool} {iters} iterations' + ('' if augment_on == 'cpu' else f", augment_on='{augment_on}'")
+    return Step(title, command, 40, 600, figures=run_figures(work_dir, name, batch))
 
 
 def help_text(script: Path) -> str:
@@ -296,7 +346,7 @@ def checks(steps: list[Step], figures: dict, dry_run: bool) -> list[tuple[str, b
     if not dry_run:
         results.append(('CUDA tests ran (none skipped)', figures.get('cuda_tests.skipped', 1) == 0
                         and figures.get('cuda_tests.passed', 0) > 0))
-    for tool in ('pretrain', 'train'):
+    for tool in ('pretrain', 'pretrain_device', 'train'):
         results.append((f'{tool}: every logged loss finite', bool(figures.get(f'{tool}.all_finite'))))
         if not dry_run:
             results.append((f'{tool}: loss falls (mean of the last 5 < mean of the first 5)',
@@ -305,12 +355,19 @@ def checks(steps: list[Step], figures: dict, dry_run: bool) -> list[tuple[str, b
     return results
 
 
+def shown_value(value: float, unit: str) -> str:
+    """A figure as the report shows it: a fraction in percent, a ratio ('x') with two decimals, else with its unit."""
+    if unit == 'fraction':
+        return f'{100 * value:.1f}%'
+    return f'{value:.2f}x' if unit == 'x' else f'{value:.1f} {unit}'
+
+
 def judge(goal: Goal, figures: dict, dry_run: bool) -> tuple[str, str]:
     """(measured, verdict) of ``goal``."""
     value = figures.get(goal.key)
     if value is None:
         return 'not measured', 'not measured'
-    shown = f'{100 * value:.1f}%' if goal.unit == 'fraction' else f'{value:.1f} {goal.unit}'
+    shown = shown_value(value, goal.unit)
     if dry_run:
         return shown, 'not judged (dry run on the CPU)'
     return shown, 'met' if value >= goal.minimum else 'not met'
@@ -383,10 +440,12 @@ def main(argv: list[str] | None = None) -> int:
             else math.inf
         run_step(step, report, left)
     figures = {k: v for step in steps for k, v in step.found.items()}
+    figures |= {k: v for k, v in feed_figures(figures).items() if v is not None}
     goals = []
     for goal in GOALS:
         measured, verdict = judge(goal, figures, args.dry_run)
-        shown = f'>= {100 * goal.minimum:.0f}%' if goal.unit == 'fraction' else f'>= {goal.minimum:g} {goal.unit}'
+        minimum = f'{100 * goal.minimum:.0f}%' if goal.unit == 'fraction' else shown_value(goal.minimum, goal.unit)
+        shown = f'>= {minimum}'
         goals.append({'key': goal.key, 'what': goal.what, 'minimum': goal.minimum, 'unit': goal.unit, 'goal': shown,
                       'measured': measured, 'verdict': verdict})
     results = checks(steps, figures, args.dry_run)
@@ -399,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomically(json.dumps(result, indent=1) + '\n', report / 'report.json')
     write_text_atomically(markdown(result), report / 'report.md')
     print()
+    print(feed_line(figures))
     for goal in goals:
         print(f'gpu-check: {goal["what"]}: {goal["measured"]} (goal {goal["goal"]}): {goal["verdict"]}')
     failed = [what for what, ok in results if not ok]

@@ -77,7 +77,8 @@ def test_pipeline_bench_figures_take_every_pipeline_ratio_and_the_cuda_batch():
     assert figures == {'device_pipeline.timm.images_per_s': 415.0,
                        'device_pipeline.device-workers.images_per_s': 2500.0,
                        'device_pipeline.cpu.lvseg+store.images_per_s': 450.5,
-                       'device_pipeline.ratio.device-workers/timm': 6.02, 'device_pipeline.cuda_decode_ms': 21.5,
+                       'device_pipeline.ratio.device-workers/timm': 6.02, 'device_pipeline.cuda_batch': 128.0,
+                       'device_pipeline.cuda_decode_ms': 21.5,
                        'device_pipeline.cuda_decode_augment_ms': 30.2}
 
 
@@ -114,12 +115,14 @@ def test_a_runs_losses_must_be_finite_and_fall(tmp_path):
     falling, broken = tmp_path / 'falling', tmp_path / 'broken'
     write_scalars(falling, [2.1, 2.0, 2.05, 1.9, 1.95, 1.8, 1.7, 1.75, 1.6, 1.5])
     write_scalars(broken, [2.1, 2.0, float('nan'), 1.9])
-    good = gpu_check.run_figures(falling, 'train')('')
+    good = gpu_check.run_figures(falling, 'train', 2)('')
     assert good['train.all_finite'] and good['train.falls'] and good['train.amp_dtype'] == 'bfloat16'
     assert good['train.iterations_logged'] == 10 and good['train.loss_last'] == 1.5
-    assert not gpu_check.run_figures(broken, 'train')('')['train.all_finite']
+    assert not gpu_check.run_figures(broken, 'train', 2)('')['train.all_finite']
     figures = {**good, 'pretrain.all_finite': True, 'pretrain.falls': False, 'pretrain.amp_dtype': 'bfloat16',
-               'cuda_tests.failed': 0, 'cuda_tests.skipped': 0, 'cuda_tests.passed': 6}
+               'pretrain_device.all_finite': True, 'pretrain_device.falls': True,
+               'pretrain_device.amp_dtype': 'bfloat16', 'cuda_tests.failed': 0, 'cuda_tests.skipped': 0,
+               'cuda_tests.passed': 6}
     failed = [what for what, ok in gpu_check.checks([], figures, dry_run=False) if not ok]
     assert failed == ['pretrain: loss falls (mean of the last 5 < mean of the first 5)']
 
@@ -134,6 +137,30 @@ def test_goals_are_met_missed_unmeasured_or_left_unjudged_in_a_dry_run():
     assert gpu_check.judge(fraction, {fraction.key: 0.412}, dry_run=False) == ('41.2%', 'met')
 
 
+def test_the_device_path_is_set_beside_the_train_step_it_must_feed():
+    figures = {'device_pipeline.cuda_batch': 128.0, 'device_pipeline.cuda_decode_augment_ms': 40.0,
+               'train_step.lvseg.images_per_s': 1600.0}
+    feed = gpu_check.feed_figures(figures)
+    assert feed == {'feed.device_path_images_per_s': 3200.0, 'feed.train_step_images_per_s': 1600.0, 'feed.ratio': 2.0}
+    goal = next(goal for goal in gpu_check.GOALS if goal.key == 'feed.ratio')
+    assert gpu_check.judge(goal, feed, dry_run=False) == ('2.00x', 'met')
+    assert gpu_check.judge(goal, {'feed.ratio': 0.5}, dry_run=False) == ('0.50x', 'not met')
+    assert gpu_check.feed_figures({'train_step.lvseg.images_per_s': 1600.0})['feed.ratio'] is None
+    line = gpu_check.feed_line({**figures, **feed, 'pretrain.images_per_s': 250.0})
+    assert line == ("gpu-check: augment_on='device': GPU decode + augment + normalize 3200.0 images/s, LV-ViT-S train "
+                    "step 1600.0 images/s, ratio 2.0; demo pretraining 250.0 images/s with the workers' augmentation, "
+                    "not measured with the device's")
+
+
+def test_a_runs_images_per_second_come_from_the_later_half_of_its_iteration_times(tmp_path):
+    run = tmp_path / '20261207_000000' / 'vis_data'
+    run.mkdir(parents=True)
+    times = [5.0, 3.0, 0.5, 0.4, 0.25, 0.5]  # the first iterations warm up
+    run.joinpath('scalars.json').write_text(''.join(json.dumps({'loss': 1.0, 'time': t, 'step': i + 1}) + '\n'
+                                                    for i, t in enumerate(times)))
+    assert gpu_check.images_per_s(tmp_path, batch=32) == 32 / 0.4  # the median of the last three
+
+
 @pytest.mark.slow
 def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     result = gpu_check_sh(tmp_path, DRY_RUN='1')
@@ -143,27 +170,39 @@ def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     names = [step['name'] for step in report['steps']]
     pipelines = [name.replace('_', ' ') for name in gpu_check.PIPELINE_BENCHES if (REPO / f'bench/{name}.py').is_file()]
     assert names == ['cuda tests', 'train step', 'seg step', 'demo data, ImageNet layout', 'demo data, ADE20K layout',
-                     'pretrain 6 iterations', 'train 6 iterations', *pipelines, 'train step compiled']
+                     'pretrain 6 iterations', "pretrain 6 iterations, augment_on='device'", 'train 6 iterations',
+                     *pipelines, 'train step compiled']
     assert all(step['status'] == 'ok' and (tmp_path / 'report' / step['log']).is_file() for step in report['steps'])
     figures = report['figures']
     assert figures['cuda_tests.failed'] == 0 and figures['cuda_tests.passed'] == 0 and figures['cuda_tests.skipped'] > 0
     assert figures['cuda_tests.skip_reasons'] == ['needs a CUDA device (make gpu-check)']
     assert figures['train_step.lvseg.images_per_s'] > 0 and figures['seg_step.slide.images_per_s'] > 0
-    assert figures['pretrain.iterations_logged'] == 6 and figures['train.iterations_logged'] == 6
-    assert figures['pretrain.all_finite'] and figures['train.all_finite']
+    for run in ('pretrain', 'pretrain_device', 'train'):
+        assert figures[f'{run}.iterations_logged'] == 6 and figures[f'{run}.all_finite'], run
+        assert figures[f'{run}.images_per_s'] > 0, run
+    device_run = logs_of(tmp_path, report)["pretrain 6 iterations, augment_on='device'"]
+    assert "augment_on='device': train workers read image bytes" in device_run
+    assert re.search(r"^gpu-check: augment_on='device': GPU decode \+ augment \+ normalize not measured images/s, "
+                     rf"LV-ViT-S train step {NUMBER} images/s, ratio not measured; demo pretraining {NUMBER} images/s "
+                     rf"with the workers' augmentation, {NUMBER} with the device's$", result.stdout, re.M)
     assert [goal['verdict'] for goal in report['goals'] if goal['measured'] != 'not measured'] == \
         ['not judged (dry run on the CPU)'] * sum(goal['measured'] != 'not measured' for goal in report['goals'])
     assert all(ok for _, ok in report['checks'])
     text = (tmp_path / 'report/report.md').read_text()
     assert all(goal['what'] in text for goal in report['goals']) and 'dry run on the CPU' in text
-    assert 'gpu-check: time budget 480 s' in result.stdout
-    logs = {step['name']: (tmp_path / 'report' / step['log']).read_text() for step in report['steps']}
+    assert 'gpu-check: time budget 720 s' in result.stdout
+    logs = logs_of(tmp_path, report)
     assert_train_step_lines(logs['train step'])
     assert re.search(r'^images/s lvseg \[fp32\]: ', logs['train step compiled'], re.M)
     assert 'images/s naive' not in logs['train step compiled']  # --models lvseg: the model that matters, alone
     assert_seg_step_lines(logs['seg step'])
     assert_data_pipeline_lines(logs['data pipeline'])
     assert_device_pipeline_lines(logs['device pipeline'])
+
+
+def logs_of(tmp_path, report: dict) -> dict[str, str]:
+    """Each step's log, by step name."""
+    return {step['name']: (tmp_path / 'report' / step['log']).read_text() for step in report['steps']}
 
 
 # What the benchmarks print, checked on the dry run's logs (their short mode, one step): every figure and ratio.
