@@ -179,7 +179,7 @@ def rates_in_turn(samples: dict[str, Sample], count: int, rounds: int) -> dict[s
 def cuda_ms_per_batch(bench: object, batch_size: int, repeats: int) -> tuple[list[float], list[float]]:
     """Milliseconds to decode (nvjpeg) a batch of ``batch_size``, and to decode + augment + normalize it, on
     CUDA. Written without a GPU at hand: unverified."""
-    from lvseg.datasets.device_augment import decode_images
+    from lvseg.datasets.device_decode import decode_images
 
     cfg = Config.fromfile(CONFIG)
     cfg.augment_on = 'device'

@@ -24,7 +24,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from lvseg.annotator.dense import timm_annotator
 from lvseg.annotator.run import Preprocessing, annotate
-from lvseg.datasets.device_augment import DeviceTokenLabelAugment, decode_images
+from lvseg.datasets.device_augment import DeviceTokenLabelAugment
+from lvseg.datasets.device_decode import decode_images
 from lvseg.datasets.label_store import LabelStore
 from lvseg.datasets.sample_seed import seed_all
 from lvseg.demo.synthetic import write_imagenet_layout

@@ -10,8 +10,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-if TYPE_CHECKING:  # lvseg.datasets.device_augment imports lvseg.engine
-    from ..datasets.device_augment import DecodeStats
+if TYPE_CHECKING:  # lvseg.datasets.device_decode imports lvseg.engine
+    from ..datasets.device_decode import DecodeStats
 
 _EXAMPLES = 8  # file names listed of a batch
 # A training batch that decoded more than this share of its images on the CPU while training on a GPU is warned
@@ -81,7 +81,7 @@ class FiniteLossHook(Hook):
 @HOOKS.register_module()
 class DecodeStatsHook(Hook):
     """Report how ``augment_on='device'`` decoded the training images: at the end of each epoch, how many took each
-    decoding path (:class:`~lvseg.datasets.device_augment.DecodeStats`, kept by the model's data preprocessor as
+    decoding path (:class:`~lvseg.datasets.device_decode.DecodeStats`, kept by the model's data preprocessor as
     ``decode_stats``); and a warning at the first batch of an epoch that decoded more than :data:`CPU_DECODE_SHARE`
     of its images on the CPU while training on a GPU. The counts are this process's (rank 0's in the log). Does
     nothing for a model whose data preprocessor keeps no ``decode_stats``.

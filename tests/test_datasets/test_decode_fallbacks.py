@@ -23,8 +23,8 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
 import lvseg  # noqa: F401  (registers the hooks)
-from lvseg.datasets import device_augment
-from lvseg.datasets.device_augment import (
+from lvseg.datasets import device_decode
+from lvseg.datasets.device_decode import (
     CPU_AFTER_NVJPEG,
     CPU_CMYK,
     CPU_NOT_JPEG,
@@ -136,7 +136,7 @@ class FakeNvjpeg:
 @pytest.fixture
 def warnings_logged(monkeypatch):
     """The messages that ``print_log`` logs as warnings during the test, in a process that has logged none yet."""
-    monkeypatch.setattr(device_augment, '_warned_paths', set())
+    monkeypatch.setattr(device_decode, '_warned_paths', set())
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append
@@ -150,8 +150,8 @@ def warnings_logged(monkeypatch):
 def simulated_gpu(monkeypatch):
     """Make ``decode_images(..., 'cpu')`` take the CUDA paths with nvjpeg as the given :class:`FakeNvjpeg`."""
     def use(nvjpeg: FakeNvjpeg) -> FakeNvjpeg:
-        monkeypatch.setattr(device_augment, 'NVJPEG_DEVICES', ('cpu',))
-        monkeypatch.setattr(device_augment, 'decode_jpeg', nvjpeg)
+        monkeypatch.setattr(device_decode, 'NVJPEG_DEVICES', ('cpu',))
+        monkeypatch.setattr(device_decode, 'decode_jpeg', nvjpeg)
         return nvjpeg
     return use
 

@@ -28,13 +28,8 @@ from mmengine.structures import BaseDataElement
 from PIL import Image, ImageOps
 from timm.data.transforms import RandomResizedCropAndInterpolation
 
-from lvseg.datasets.device_augment import (
-    AugmentDraws,
-    DeviceTokenLabelAugment,
-    decode_images,
-    random_resized_crop_params,
-    replace_undecodable,
-)
+from lvseg.datasets.device_augment import AugmentDraws, DeviceTokenLabelAugment, random_resized_crop_params
+from lvseg.datasets.device_decode import decode_images, replace_undecodable
 from lvseg.datasets.image_bytes import image_header
 from lvseg.datasets.token_label_transforms import GEOMETRIC_OPS
 from lvseg.engine.bad_samples import SKIPPED_KEY, BadSampleError

@@ -12,13 +12,8 @@ from mmseg.registry import MODELS
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.data.random_erasing import RandomErasing
 
-from ...datasets.device_augment import (
-    UNDECODABLE_POLICIES,
-    DecodeStats,
-    DeviceTokenLabelAugment,
-    decode_images,
-    replace_undecodable,
-)
+from ...datasets.device_augment import DeviceTokenLabelAugment
+from ...datasets.device_decode import UNDECODABLE_POLICIES, DecodeStats, decode_images, replace_undecodable
 from ...datasets.image_bytes import ORIENTATION_KEY
 from ...utils.precision import float32_region
 
@@ -86,7 +81,7 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
     With ``device_augment`` (set by ``augment_on='device'``, :mod:`lvseg.engine.augment_on`), a training batch
     may arrive encoded: ``inputs`` a list of 1-D uint8 tensors, the file bytes (``PackImageBytes``). Such a batch
     is decoded on this pre-processor's device and turned upright by the samples' ``exif_orientation``
-    (:func:`~lvseg.datasets.device_augment.decode_images`; images that cannot be decoded go through
+    (:func:`~lvseg.datasets.device_decode.decode_images`; images that cannot be decoded go through
     ``undecodable``), augmented there
     (:class:`~lvseg.datasets.device_augment.DeviceTokenLabelAugment`, which also gives the crop boxes, flips
     and affines of ``token_labels``), then normalized (the decoder gives RGB: ``bgr_to_rgb`` does not apply)
