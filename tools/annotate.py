@@ -1,6 +1,6 @@
 """Annotate an ImageNet-layout image folder with a dense classifier, into a packed token-label store.
 
-    python tools/annotate.py data/imagenet/train data/imagenet/label_store_train \\
+    python tools/annotate.py data/imagenet/train data/imagenet/label_store/train \\
         --model dm_nfnet_f6 --checkpoint nfnet_f6.pth --img-size 576 --class-index-file imagenet_synsets.txt
     python tools/annotate.py IMAGES STORE --config configs/pretrain/X.py --checkpoint lvvit.pth   # lvseg model
     torchrun --nproc_per_node=8 tools/annotate.py IMAGES STORE --model ... --device cuda --amp --launcher pytorch

@@ -1,16 +1,22 @@
 """Pack, unpack, validate and describe packed token-label stores (``lvseg.datasets.label_store``).
 
-    python tools/label_store.py pack data/imagenet/label_top5_train_nfnet data/imagenet/label_store_train \
+    python tools/label_store.py pack data/imagenet/label_top5_train_nfnet data/imagenet/label_store/train \\
         --images data/imagenet/train [--num-classes 1000] [--annotator 'NFNet-F6, 576 px']
-    python tools/label_store.py unpack data/imagenet/label_store_train maps_again/
-    python tools/label_store.py validate data/imagenet/label_store_train [--images data/imagenet/train]
-    python tools/label_store.py info data/imagenet/label_store_train
+    python tools/label_store.py unpack data/imagenet/label_store/train maps_again/
+    python tools/label_store.py validate data/imagenet/label_store/train [--images data/imagenet/train]
+    python tools/label_store.py info data/imagenet/label_store/train
 
 ``pack`` makes one row per image of the class folders of ``--images`` (keys: paths relative to that folder,
 sorted by folder then name) from the official map files ``<OFFICIAL_ROOT>/<wnid>/<stem>.pt``; an interrupted
 ``pack`` resumes when run again. ``unpack`` writes the official layout back, bit-exact. ``validate`` checks
 everything (structure, every value, and with ``--images`` which images have no row) and exits 1 on a
 problem. ``info`` prints the header and file sizes, for unfinished stores too.
+
+To train from the store, set the data set's ``label_store`` (relative to ``data_root``) and clear the
+``label_map_root`` that configs/_base_/datasets/imagenet_tokenlabel.py sets (a data set takes one or the other):
+
+    tools/dist_pretrain.sh CONFIG 8 --cfg-options train_dataloader.dataset.label_store=label_store/train \\
+        train_dataloader.dataset.label_map_root=None
 """
 import argparse
 import json

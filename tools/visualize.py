@@ -1,6 +1,6 @@
 """Pictures of lvseg's data.
 
-    python tools/visualize.py token-labels data/imagenet/train data/imagenet/label_store_train out/ \\
+    python tools/visualize.py token-labels data/imagenet/train data/imagenet/label_store/train out/ \\
         [--num 8] [--class-names names.txt] [--grid-cols 4]
 
 ``token-labels`` paints each map cell of a packed label store (tools/annotate.py or tools/label_store.py pack)

@@ -85,7 +85,9 @@ class ImageNetTokenLabelDataset(PerSampleSeeding, BaseDataset):
                              f'got {missing_label_map!r}')
         if label_map_root is not None and label_store is not None:
             raise ValueError('give label_map_root (one map file per image) or label_store (a packed store of the '
-                             f'maps), not both; got {label_map_root!r} and {label_store!r}')
+                             f'maps), not both; got {label_map_root!r} and {label_store!r}. To read the store, '
+                             'also set label_map_root=None (e.g. --cfg-options '
+                             'train_dataloader.dataset.label_map_root=None)')
         if metainfo and 'classes' in metainfo:
             raise ValueError('ImageNetTokenLabelDataset takes its classes from the class folders or classes_file, '
                              'not from metainfo')

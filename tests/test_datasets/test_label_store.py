@@ -1,16 +1,20 @@
 """The packed token-label store: writing, resuming, concurrent writers, reading, validation, conversion, data set."""
+import argparse
 import json
 import multiprocessing
 import os
 import pickle
 import re
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from lvseg_testing.tool_runner import run_tool
+from lvseg_testing.tool_runner import REPO, import_tool, run_tool
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
@@ -94,6 +98,17 @@ def test_the_store_is_self_describing_npy_files_a_key_list_and_a_header(tmp_path
         'format': 'lvseg-label-store', 'version': 1, 'k': K, 'grid': list(GRID), 'num_classes': NUM_CLASSES,
         'annotator': 'test maps', 'dtypes': {'scores': 'float16', 'indices': 'int16', 'done': 'uint8'},
         'num_images': NUM_IMAGES, 'complete': True}
+
+
+@pytest.mark.parametrize('umask, mode', [(0o022, 0o755), (0o077, 0o700)])
+def test_the_store_folder_gets_the_mode_mkdir_gives_under_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        full_store(tmp_path / 'store')
+    finally:
+        os.umask(old)
+
+    assert (tmp_path / 'store').stat().st_mode & 0o7777 == mode  # not mkdtemp's 0o700 under 0o022
 
 
 def test_a_crash_during_creation_leaves_nothing_that_looks_like_a_store(tmp_path, monkeypatch):
@@ -398,6 +413,65 @@ def test_a_store_option_is_checked_at_build_time(imagenet_root, tmp_path):
     with pytest.raises(ValueError, match='holds maps over 3 classes, but LoadTokenLabelMap has num_classes=5'):
         LoadTokenLabelMap(num_classes=5)(dict(token_label_store=str(imagenet_root / 'label_store' / 'train'),
                                               token_label_key=list_image_keys(imagenet_root / 'train')[0]))
+
+
+PRETRAIN_CONFIG = REPO / 'configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py'
+
+
+def label_store_help(capsys, monkeypatch) -> str:
+    """``tools/label_store.py --help`` as the tool prints it."""
+    monkeypatch.setattr(sys, 'argv', ['label_store.py', '--help'])
+    with pytest.raises(SystemExit):
+        import_tool('label_store').parse_args()
+    return capsys.readouterr().out
+
+
+def cfg_options_of(command: str) -> dict:
+    """The ``--cfg-options`` of a shell command line, parsed as the tools parse them (mmengine's DictAction)."""
+    words = shlex.split(command)
+    options = words[words.index('--cfg-options') + 1:]
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(['--cfg-options', *options]).cfg_options
+
+
+def test_the_helps_command_to_train_from_a_store_builds_the_pretraining_data_set(imagenet_root, capsys,
+                                                                                   monkeypatch):
+    text = label_store_help(capsys, monkeypatch)
+    # the help keeps the line breaks of its examples: a continued line ends with a backslash
+    assert re.search(r'data/imagenet/label_store/train \\\n +--images data/imagenet/train', text)
+    command = re.search(r'^ *(tools/dist_pretrain\.sh .*?)$(?<!\\)', text, re.M | re.S).group(1)
+    options = cfg_options_of(command.replace('\\\n', ' '))
+    readme = (REPO / 'README.md').read_text()
+    readme_command = re.search(r'`(tools/dist_pretrain\.sh [^`]*--cfg-options[^`]*)`', readme).group(1)
+    assert cfg_options_of(readme_command) == options == {  # one command, one folder name, in both places
+        'train_dataloader.dataset.label_store': 'label_store/train', 'train_dataloader.dataset.label_map_root': None}
+    cfg = Config.fromfile(PRETRAIN_CONFIG)
+    assert cfg.train_dataloader.dataset.label_map_root == 'label_top5_train_nfnet'  # what the overrides clear
+    cfg.merge_from_dict({**options, 'train_dataloader.dataset.data_root': str(imagenet_root)})
+    init_default_scope(cfg.default_scope)
+
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+
+    assert len(dataset) == 6
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        assert info['token_label_store'] == str(imagenet_root / 'label_store' / 'train')
+        assert 'token_label_path' not in info
+
+
+def test_setting_only_the_store_over_an_inherited_map_root_says_what_to_clear(imagenet_root):
+    cfg = Config.fromfile(PRETRAIN_CONFIG)
+    cfg.merge_from_dict({'train_dataloader.dataset.label_store': 'label_store/train',
+                         'train_dataloader.dataset.data_root': str(imagenet_root)})
+    init_default_scope(cfg.default_scope)
+
+    with pytest.raises(ValueError) as error:
+        DATASETS.build(cfg.train_dataloader.dataset)
+
+    assert str(error.value).endswith("got 'label_top5_train_nfnet' and 'label_store/train'. To read the store, also "
+                                     'set label_map_root=None (e.g. --cfg-options '
+                                     'train_dataloader.dataset.label_map_root=None)')
 
 
 @pytest.mark.slow

@@ -1,8 +1,8 @@
 # ImageNet-1k + token labels (docs/method.md#token-labeling): data/imagenet/{train,val}/<wnid>/*.JPEG, the annotator's
 # dense maps in the official layout data/imagenet/label_top5_train_nfnet/<wnid>/<stem>.pt ([2, 5, h, w]).
 # Faster to read: pack them once into a memory-mapped label store (tools/label_store.py pack
-# data/imagenet/label_top5_train_nfnet data/imagenet/label_store_train --images data/imagenet/train) and set
-# train_dataloader.dataset.label_map_root=None, label_store='label_store_train' (relative to data_root).
+# data/imagenet/label_top5_train_nfnet data/imagenet/label_store/train --images data/imagenet/train) and set
+# train_dataloader.dataset.label_map_root=None, label_store='label_store/train' (relative to data_root).
 # Augmentation of the official training script: random-resized crop 0.08-1 with random interpolation,
 # horizontal flip, RandAugment rand-m9-mstd0.5-inc1 (its rotations, shears and translations move the
 # token labels too), random erasing 0.25 (in the model's data preprocessor); no image mixup/cutmix.

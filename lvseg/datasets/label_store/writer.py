@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -151,7 +151,7 @@ class LabelStoreWriter:
 def _create(root: Path, header: LabelStoreHeader, keys: Sequence[str]) -> None:
     """Write an empty store (no row done) in a hidden sibling of ``root``, then rename it to ``root``."""
     root.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f'.{root.name}.creating-', dir=root.parent))
+    partial = _create_partial_folder(root)
     try:
         for name, (shape, dtype) in header.arrays().items():
             npy_format.open_memmap(partial / name, mode='w+', dtype=dtype, shape=shape).flush()  # zeros, sparse
@@ -164,6 +164,18 @@ def _create(root: Path, header: LabelStoreHeader, keys: Sequence[str]) -> None:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+def _create_partial_folder(root: Path) -> Path:
+    """Create an empty ``.<name>.creating-<8 random hex digits>`` beside ``root``, with the mode a plain ``mkdir``
+    gives (``0o777`` less the process umask, applied by the kernel; ``tempfile.mkdtemp`` would give ``0o700``)."""
+    while True:
+        partial = root.with_name(f'.{root.name}.creating-{secrets.token_hex(4)}')
+        try:
+            partial.mkdir()
+            return partial
+        except FileExistsError:
+            continue
 
 
 def write_header(root: Path, header: LabelStoreHeader) -> None:
