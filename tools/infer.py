@@ -36,6 +36,12 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def done_message(num_images: int, out_dir: str) -> str:
+    """The line printed once ``num_images`` images are segmented into ``out_dir``."""
+    images = f'{num_images} image' + ('' if num_images == 1 else 's')
+    return f'segmented {images}: {out_dir}/labels (class index per pixel), {out_dir}/overlays'
+
+
 def main() -> None:
     args = parse_args()
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
@@ -51,7 +57,7 @@ def main() -> None:
         labels = segment_images(inferencer, images, args.out_dir, opacity=args.opacity)
     except (InferenceInputError, CheckpointMismatchError, UnsafeCheckpointError, UnreadableCheckpointError) as error:
         raise SystemExit(f'error: {error}') from None
-    print(f'segmented {len(labels)} images: {args.out_dir}/labels (class index per pixel), {args.out_dir}/overlays')
+    print(done_message(len(labels), args.out_dir))
 
 
 if __name__ == '__main__':

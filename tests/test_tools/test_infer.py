@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from lvseg_testing.tool_runner import DEMO_CONFIG, demo_overrides, run_tool
+from lvseg_testing.tool_runner import DEMO_CONFIG, demo_overrides, import_tool, run_tool
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.apis import inference_model
@@ -145,6 +145,13 @@ def test_bad_inputs_are_errors_naming_them(inferencer, tmp_path):
         assert str(error.value).startswith(f'{broken}: cannot read or prepare this image (')
         assert '\n' not in str(error.value)
     assert not (tmp_path / 'out/labels').exists()
+
+
+def test_the_closing_line_counts_images_in_the_singular_and_the_plural():
+    done_message = import_tool('infer').done_message
+
+    assert done_message(1, 'out') == 'segmented 1 image: out/labels (class index per pixel), out/overlays'
+    assert done_message(2, 'out') == 'segmented 2 images: out/labels (class index per pixel), out/overlays'
 
 
 @pytest.mark.slow
