@@ -4,7 +4,7 @@ The same command line as tools/train.py; distributed: ``tools/dist_pretrain.sh C
 ``tools/slurm_run.sh pretrain.py PARTITION JOB CONFIG``.
 """
 import lvseg  # noqa: F401  (registers lvseg's modules)
-from lvseg.engine.launch import train_main
+from lvseg.engine.launch import pretrain_main
 
 if __name__ == '__main__':
-    train_main(description='Pretrain a classifier with token labeling')
+    pretrain_main()

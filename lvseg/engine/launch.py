@@ -3,8 +3,8 @@
 The tools stay thin: they parse arguments here, build a config and hand it to the runner it names
 (``runner_type``; :class:`~lvseg.engine.runner.LvsegRunner` for a config that names none), which applies the run
 policy, so that a tool and ``RUNNERS.build(cfg)`` in a notebook behave the same. Mistakes the user can fix (a
-bad config, a refused or ill-fitting checkpoint, a NaN loss, a bad sample) end in ``error:`` lines, not a
-traceback.
+bad config, a ``--cfg-options`` key that nothing reads (:mod:`.config_keys`, checked before the config is
+merged), a refused or ill-fitting checkpoint, a NaN loss, a bad sample) end in ``error:`` lines, not a traceback.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from mmengine.config import Config, DictAction
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
@@ -23,17 +24,24 @@ from ..checkpoints.fit import CheckpointMismatchError
 from ..checkpoints.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
 from .bad_samples import BadSampleError
 from .config_checks import ConfigError
+from .config_keys import check_overrides
 from .hooks import NonFiniteLossError
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 DEFAULT_RUNNER = 'LvsegRunner'
+# The --cfg-options examples of the tools' --help, each valid for the tool's configs (configs/upernet_lvvit.py,
+# configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py; tests/test_tools/test_cfg_options.py applies them).
+TRAIN_EXAMPLE = 'train_dataloader.batch_size=4 default_hooks.checkpoint.interval=8000'
+PRETRAIN_EXAMPLE = 'train_cfg.max_epochs=4 train_dataloader.batch_size=64'
+TEST_EXAMPLE = 'test_dataloader.num_workers=2 model.test_cfg.mode=whole'
 
 
-def _common_args(parser: argparse.ArgumentParser) -> None:
+def _common_args(parser: argparse.ArgumentParser, example: str) -> None:
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config keys, e.g. train_cfg.max_iters=4 model.backbone.arch=tiny')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE',
+                        help='override config keys: each must be in the config, or an argument of what its dict '
+                        f'builds (checked before anything runs), e.g. --cfg-options {example}')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     parser.add_argument('--unsafe-load', action='store_true',
                         help='load checkpoints that hold arbitrary Python objects (weights_only=False; only for '
@@ -47,6 +55,7 @@ def _load_config(args: argparse.Namespace) -> Config:
     if args.unsafe_load:
         allow_unsafe_load()
     cfg = Config.fromfile(args.config)
+    check_overrides(cfg, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
@@ -76,10 +85,12 @@ def build_runner(cfg: Config) -> Runner:
     return RUNNERS.build(cfg)
 
 
-def train_main(argv: Sequence[str] | None = None, description: str = 'Train a segmentor') -> None:
-    """``tools/train.py CONFIG [--work-dir D] [--resume] [--amp] [--cfg-options k=v ...] [--launcher L]``."""
+def train_main(argv: Sequence[str] | None = None, description: str = 'Train a segmentor',
+               example: str = TRAIN_EXAMPLE) -> None:
+    """``tools/train.py CONFIG [--work-dir D] [--resume] [--amp] [--cfg-options k=v ...] [--launcher L]``;
+    ``example``: the ``--cfg-options`` of the help text."""
     parser = argparse.ArgumentParser(description=description)
-    _common_args(parser)
+    _common_args(parser, example)
     parser.add_argument('--resume', action='store_true', help='resume from the latest checkpoint in work_dir')
     parser.add_argument('--amp', action='store_true', help="automatic mixed precision (GPU only): the config's "
                         "optim_wrapper.dtype (bfloat16 in lvseg's configs, else float16); loss scaling for float16 "
@@ -91,6 +102,11 @@ def train_main(argv: Sequence[str] | None = None, description: str = 'Train a se
             use_amp(cfg)
         cfg.resume = args.resume
         build_runner(cfg).train()
+
+
+def pretrain_main(argv: Sequence[str] | None = None) -> None:
+    """``tools/pretrain.py``: :func:`train_main` for the epoch-based classification configs."""
+    train_main(argv, description='Pretrain a classifier with token labeling', example=PRETRAIN_EXAMPLE)
 
 
 def use_amp(cfg: Config) -> None:
@@ -106,11 +122,12 @@ def use_amp(cfg: Config) -> None:
 def test_main(argv: Sequence[str] | None = None) -> None:
     """``tools/test.py CONFIG CHECKPOINT [--out DIR] [--show-dir DIR] [--tta] [--cfg-options ...]``."""
     parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
-    _common_args(parser)
+    _common_args(parser, TEST_EXAMPLE)
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='directory for the predicted label maps (PNG), for offline evaluation')
-    parser.add_argument('--show-dir', help='directory for pictures of the predictions; a relative one lies in the '
-                        'work dir (they land in <show-dir>/vis_data/vis_image)')
+    parser.add_argument('--show-dir', help='directory for a picture of the prediction of every test image; a '
+                        'relative one lies in the work dir (they land in <show-dir>/vis_data/vis_image; '
+                        '--cfg-options default_hooks.visualization.interval=N draws every N-th batch instead)')
     parser.add_argument('--tta', action='store_true', help='multi-scale + flip test-time augmentation')
     args = parser.parse_args(argv)
     if not osp.isfile(args.checkpoint):
@@ -122,11 +139,7 @@ def test_main(argv: Sequence[str] | None = None) -> None:
 def _run_test(cfg: Config, args: argparse.Namespace) -> None:
     """Apply test_main's options to ``cfg``, test, and log the metrics."""
     cfg.load_from = args.checkpoint
-    if args.show_dir:
-        if 'visualization' not in cfg.default_hooks:
-            raise SystemExit('--show-dir needs default_hooks.visualization (SegVisualizationHook) in the config')
-        cfg.default_hooks.visualization.draw = True
-        cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir)
+    show = _show_predictions(cfg, args) if args.show_dir else None
     if args.tta:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
@@ -134,5 +147,38 @@ def _run_test(cfg: Config, args: argparse.Namespace) -> None:
     if args.out:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
-    metrics = build_runner(cfg).test()
+    runner = build_runner(cfg)
+    if show is not None:
+        runner.register_hook(show, priority='VERY_LOW')
+    metrics = runner.test()
     print_log('test metrics: ' + ', '.join(f'{k}: {float(v):.2f}' for k, v in metrics.items()), logger='current')
+
+
+def _show_predictions(cfg: Config, args: argparse.Namespace) -> ShowDirReport:
+    """``--show-dir``: make the config's visualization hook draw every test image (mmseg's SegVisualizationHook
+    draws every ``interval``-th batch, 50 by default) into the folder, unless ``--cfg-options`` sets the
+    interval; return the hook that says, as testing starts, how many pictures go where."""
+    if not cfg.default_hooks.get('visualization'):
+        raise SystemExit('--show-dir needs default_hooks.visualization (SegVisualizationHook) in the config')
+    hook = cfg.default_hooks.visualization
+    hook.draw = True
+    if 'default_hooks.visualization.interval' not in args.cfg_options:
+        hook.interval = 1
+    cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir)
+    return ShowDirReport(osp.join(cfg.visualizer.save_dir, 'vis_data', 'vis_image'), hook.interval)
+
+
+class ShowDirReport(Hook):
+    """Log, as testing starts, how many pictures ``--show-dir`` writes (one per image of every ``interval``-th
+    test batch) and into which folder."""
+
+    def __init__(self, folder: str, interval: int) -> None:
+        self.folder = folder
+        self.interval = interval
+
+    def before_test(self, runner) -> None:
+        images = len(runner.test_dataloader.dataset)
+        which = (f'{images} pictures, one per test image,' if self.interval == 1 else
+                 f'pictures of every {self.interval}-th test batch (default_hooks.visualization.interval) of '
+                 f'{images} images')
+        runner.logger.info(f'--show-dir: {which} go to {self.folder}')

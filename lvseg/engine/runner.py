@@ -8,7 +8,9 @@ runner adds to mmengine's:
 
 - the config edits of :mod:`.run_policy` (device fallbacks, atomic checkpoint hook, checked data sets, seeding
   pairing), applied before the Runner is built, each logged once and listed under ``run_policy`` in the config
-  dumped to the work dir; the config checks of :mod:`.config_checks` before anything is built or loaded;
+  dumped to the work dir; the config checks of :mod:`.config_checks` before anything is built or loaded, and,
+  before the edits, those of :func:`.config_keys.check_arguments` (each key of a hook, loop, optimizer wrapper
+  or optimizer is an argument of its constructor);
 - checkpoint files written through a temporary file and a rename (:meth:`save_checkpoint`);
 - every checkpoint read with :func:`lvseg.checkpoints.safe_load.load_checkpoint` (weights only), the files the
   LV-ViT authors released (mmseg 0.x segmentors, classifiers) converted as they load
@@ -40,6 +42,7 @@ from ..checkpoints.released import adapt_released_checkpoint
 from ..checkpoints.safe_load import load_checkpoint
 from ..utils.atomic_write import atomic_write_path
 from .config_checks import check_config
+from .config_keys import check_arguments
 from .device_fallbacks import init_cpu_process_group
 from .formatted_config import FormattedOnceConfig
 from .run_policy import apply_run_policy
@@ -61,6 +64,7 @@ class LvsegRunner(Runner):
         """Apply the run policy to a copy of ``cfg``, check it, and build the runner from it. The runner keeps the
         config as a :class:`~.formatted_config.FormattedOnceConfig`."""
         cfg = FormattedOnceConfig.copy_of(cfg)
+        check_arguments(cfg)
         changes = apply_run_policy(cfg)
         check_config(cfg, splits=())
         init_cpu_process_group(cfg.get('launcher', 'none'))

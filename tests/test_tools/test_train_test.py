@@ -19,13 +19,18 @@ def test_train_test_and_resume(ade_root, tmp_path):
     assert (trained.stdout + trained.stderr).count('training the segmentor from random initialisation') == 1
     assert re.search(r'Iter\(val\).*mIoU: \d+\.\d+', trained.stdout + trained.stderr)
 
-    # only the test data at hand: the pictures (mmseg's VisualizationHook reads runner.iter) need no training set
+    # only the test data at hand: the pictures (mmseg's VisualizationHook reads runner.iter) need no training set;
+    # a picture of each test image, though the config, as the ADE20K ones, draws every 50th batch without --show-dir
+    sparse = tmp_path / 'every_50th.py'
+    sparse.write_text(f"_base_ = ['{DEMO_CONFIG}']\ndefault_hooks = dict(visualization=dict(interval=50))\n")
     elsewhere = [f'{split}_dataloader.dataset.data_root={tmp_path / "absent"}' for split in ('train', 'val')]
-    tested = run_tool('test.py', str(DEMO_CONFIG), str(work / 'iter_4.pth'), '--work-dir', str(tmp_path / 'test'),
+    tested = run_tool('test.py', str(sparse), str(work / 'iter_4.pth'), '--work-dir', str(tmp_path / 'test'),
                       '--out', str(tmp_path / 'pred'), '--show-dir', 'pictures', *demo_overrides(ade_root), *elsewhere)
     assert re.search(r'Iter\(test\).*mIoU: \d+\.\d+', tested.stdout + tested.stderr)
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 2
-    assert len(list((tmp_path / 'test/pictures/vis_data/vis_image').glob('*.png'))) == 2
+    pictures = tmp_path / 'test/pictures/vis_data/vis_image'
+    assert f'--show-dir: 2 pictures, one per test image, go to {pictures}' in tested.stdout + tested.stderr
+    assert len(list(pictures.glob('*.png'))) == 2
 
     augmented = run_tool('test.py', str(DEMO_CONFIG), str(work / 'iter_4.pth'), '--tta', '--work-dir',
                          str(tmp_path / 'tta'), *demo_overrides(ade_root))
