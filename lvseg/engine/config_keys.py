@@ -23,7 +23,10 @@ config (a list index must be in range), or be a new key that something reads:
   :func:`check_arguments` checks).
 
 Below a new key the same rules hold for the new dict (``randomness.seed`` where the config has no
-``randomness``; ``model.backbone.init_cfg.checkpoint`` with ``model.backbone.init_cfg.type`` given too).
+``randomness``; ``model.backbone.init_cfg.checkpoint`` with ``model.backbone.init_cfg.type`` given too). Keys below
+a value that is not a dict turn it into one where ``_delete_`` says so, as mmengine requires
+(``model.backbone.arch._delete_=True model.backbone.arch.embed_dims=64`` where the config says ``arch='t-14'``):
+what reads that value checks them when it is built.
 
 A top-level key that exists but that nothing reads is a variable of the config file (``data_root``,
 ``max_iters``, ``num_classes``): Python copied its value into the keys that use it when the file was loaded, so
@@ -164,7 +167,12 @@ class _OverrideCheck:
                 node, path = node[int(part)], (*path, part)
                 continue
             if not isinstance(node, Mapping):
-                return f'--cfg-options {key}: {where} is {node!r}, which has no keys: set {where}=VALUE as a whole'
+                if f'{where}._delete_' in self.options:
+                    # mmengine replaces the value by a dict of the options below it (``arch._delete_=True
+                    # arch.embed_dims=64`` turns ``arch='t-14'`` into a dict): what reads ``where`` checks its keys
+                    return None
+                return (f'--cfg-options {key}: {where} is {node!r}, which has no keys: set {where}=VALUE as a whole, '
+                        f'or replace it by a dict with {where}._delete_=True')
             if part in node:
                 if not path and part not in self.top_level:
                     return self._variable_problem(key, part)
@@ -210,7 +218,6 @@ class _OverrideCheck:
                    'set the keys that use it instead')
         return (f'--cfg-options {key}: {name} is a variable of the config file: its value was copied into the keys '
                 f'that use it when the file was loaded, so setting it changes nothing; {instead}')
-
 
     def _keys_holding(self, variable: str) -> list[str]:
         """The keys, below the top-level keys that are read, named as the top-level ``variable`` or else holding

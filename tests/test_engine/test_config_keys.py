@@ -57,7 +57,18 @@ def test_a_list_index_must_be_in_range_and_a_leaf_has_no_keys():
         '--cfg-options param_scheduler.2.end: param_scheduler is a list of 2 items: expected an index from 0 to 1 '
         'after param_scheduler.',
         '--cfg-options train_cfg.max_iters.end: train_cfg.max_iters is 160000, which has no keys: set '
-        'train_cfg.max_iters=VALUE as a whole']
+        'train_cfg.max_iters=VALUE as a whole, or replace it by a dict with train_cfg.max_iters._delete_=True']
+
+
+def test_a_value_that_is_not_a_dict_becomes_one_with_delete_as_mmengine_requires():
+    """The T2T-ViT tests give ``arch='t-14'`` a dict of their own; its keys are the backbone's to check."""
+    options = {'model.backbone.arch._delete_': True, 'model.backbone.arch.embed_dims': 64,
+               'model.backbone.arch.tokens_type': 'transformer'}
+    config = Config.fromfile(REPO / 'configs/pretrain/t2t-vit-t-14_tokenlabel_8xb128-310e_in1k-224.py')
+    check_overrides(config, options)  # accepted
+    del options['model.backbone.arch._delete_']
+    assert refused(REPO / 'configs/pretrain/t2t-vit-t-14_tokenlabel_8xb128-310e_in1k-224.py', **options)[0].endswith(
+        'or replace it by a dict with model.backbone.arch._delete_=True')
 
 
 def test_a_variable_of_the_config_file_names_the_keys_that_hold_its_value():
