@@ -19,6 +19,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
+from torch import distributed as dist
 
 from ..checkpoints.fit import CheckpointMismatchError
 from ..checkpoints.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
@@ -80,6 +81,18 @@ def _user_errors() -> Iterator[None]:
         raise SystemExit('\n'.join(f'error: {line}' for line in lines)) from None
 
 
+def leave_process_group() -> None:
+    """After a finished run, meet the other ranks and destroy the process group (a no-op in one process).
+
+    mmengine leaves the group to the interpreter's exit, where a rank that tears gloo down while a peer has already
+    closed its connections can abort (``terminate called without an active exception``, SIGABRT): torchrun then
+    reports a finished run as failed.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def build_runner(cfg: Config) -> Runner:
     """The runner named by ``cfg.runner_type``, built as mmseg's tools build it."""
     return RUNNERS.build(cfg)
@@ -102,6 +115,7 @@ def train_main(argv: Sequence[str] | None = None, description: str = 'Train a se
             use_amp(cfg)
         cfg.resume = args.resume
         build_runner(cfg).train()
+    leave_process_group()
 
 
 def pretrain_main(argv: Sequence[str] | None = None) -> None:
@@ -134,6 +148,7 @@ def test_main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     with _user_errors():
         _run_test(_load_config(args), args)
+    leave_process_group()
 
 
 def _run_test(cfg: Config, args: argparse.Namespace) -> None:
