@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from mmengine.config import Config, ConfigDict
 
-from .config_checks import ConfigError
+from .config_checks import ConfigError, add_custom_hook
 
 AUGMENT_ON = ('cpu', 'device')
 # train-pipeline step -> {its argument: the DeviceTokenLabelAugment argument}, whose defaults are the step's;
@@ -62,9 +62,7 @@ def apply_augment_on(cfg: Config) -> list[str]:
     preprocessor['undecodable'] = (cfg.get('bad_samples') or {}).get('policy', 'error')
     changes = ["augment_on='device': train workers read image bytes; crop, flip and RandAugment moved to "
                'model.data_preprocessor.device_augment']
-    hooks = list(cfg.get('custom_hooks') or [])
-    if not any(isinstance(hook, dict) and hook.get('type') == 'DecodeStatsHook' for hook in hooks):
-        cfg.custom_hooks = [*hooks, dict(type='DecodeStatsHook')]
+    if add_custom_hook(cfg, 'DecodeStatsHook'):
         changes.append("custom_hooks: DecodeStatsHook added (augment_on='device': images per decoding path, "
                        'per epoch)')
     return changes

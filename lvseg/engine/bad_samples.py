@@ -35,7 +35,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS, HOOKS
 
-from .config_checks import ConfigError
+from .config_checks import ConfigError, add_custom_hook
 
 POLICIES = ('error', 'skip')
 SKIPPED_KEY = 'skipped_bad_samples'  # data sample metainfo: the messages of the samples skipped for this one
@@ -310,8 +310,6 @@ def guard_datasets(cfg: Config, splits: Sequence[str]) -> list[str]:
                               max_skipped=settings['max_skipped'])
         changes.append(f'{split}_dataloader.dataset: checked sample by sample (CheckedDataset, policy {policy!r})')
     if 'train' in splits and settings['policy'] == 'skip':
-        hooks = list(cfg.get('custom_hooks') or [])
-        if not any(isinstance(h, dict) and h.get('type') == 'SkippedSamplesHook' for h in hooks):
-            cfg.custom_hooks = [*hooks, dict(type='SkippedSamplesHook')]
+        if add_custom_hook(cfg, 'SkippedSamplesHook'):
             changes.append('custom_hooks: SkippedSamplesHook added (bad_samples policy skip)')
     return changes

@@ -72,6 +72,16 @@ def _check_work_dir(work_dir: str | None) -> list[str]:
     return []
 
 
+def add_custom_hook(cfg: Config, hook_type: str) -> bool:
+    """Append ``dict(type=hook_type)`` to ``cfg.custom_hooks`` unless a hook of that type is there; return whether
+    it was added (for the run policy's log line)."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if any(isinstance(hook, Mapping) and hook.get('type') == hook_type for hook in hooks):
+        return False
+    cfg.custom_hooks = [*hooks, dict(type=hook_type)]
+    return True
+
+
 def leaf_datasets(dataset: Mapping | None, key: str) -> Iterator[tuple[str, Mapping]]:
     """The data set configs below ``dataset``, through mmengine's wrappers, with their config keys (as the user
     wrote them: the ``CheckedDataset`` that the runner wraps around every data set adds nothing to a key)."""

@@ -47,7 +47,7 @@ class RankProbeHook(Hook):
         self._states = {'torch_state': digest(torch.get_rng_state()), 'python_state': digest(random.getstate())}
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        losses = {name: float(value) for name, value in (outputs or {}).items() if 'loss' in name}
+        losses = {name: float(value.detach()) for name, value in (outputs or {}).items() if 'loss' in name}
         record = {'iter': runner.iter + 1, **self._states, **losses}
         with open(Path(runner.work_dir) / f'probe_{self.tag}_rank{get_rank()}.jsonl', 'a') as file:
             file.write(json.dumps(record) + '\n')
