@@ -1,7 +1,11 @@
 """MixToken: the box, the token mixing with the flipped batch, the swap back, and the exact lam."""
+import numpy as np
 import torch
 import torch.nn.functional as F
+from lvseg_testing.reference_lvvit_classifier import mix_token_box
+from scipy import stats
 
+from lvseg.models.classifiers import mix_token
 from lvseg.models.classifiers.mix_token import (
     TokenBox,
     box_from_centre,
@@ -27,8 +31,63 @@ def test_box_follows_the_official_rand_bbox():
 def test_sampled_boxes_lie_on_the_grid_and_follow_the_generator():
     boxes = [sample_token_box((14, 14), torch.Generator().manual_seed(seed)) for seed in range(200)]
     assert all(0 <= b.top <= b.bottom <= 14 and 0 <= b.left <= b.right <= 14 for b in boxes)
-    assert len({b.area for b in boxes}) > 20  # lam ~ Beta(1, 1) spreads the sizes
     assert sample_token_box((14, 14), torch.Generator().manual_seed(3)) == boxes[3]
+
+
+# Statistical tests of the sampler on a 6 x 8 grid (not square, so that rows and columns cannot be confused), with
+# fixed seeds. A test passes when its p-value is above P_MIN: a correct sampler would fail one in 1000 seeds. With
+# DRAWS draws every chi-square cell expects at least 17 of them, and the Kolmogorov-Smirnov test rejects a lam drawn
+# from Beta(2, 2) instead of Beta(1, 1) (a CDF gap of 0.096, sqrt(DRAWS) * 0.096 = 7.4 against 1.95 at P_MIN).
+SAMPLER_GRID = (6, 8)
+DRAWS = 6000
+P_MIN = 1e-3
+
+
+def test_sampled_lam_is_uniform_and_the_centre_uniform_over_the_grid(monkeypatch):
+    drawn = []  # (lam, row, column) of each box, as sample_token_box hands them to box_from_centre
+
+    def recording(grid, lam, centre):
+        drawn.append((lam, *centre))
+        return box_from_centre(grid, lam, centre)
+
+    monkeypatch.setattr(mix_token, 'box_from_centre', recording)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(DRAWS):
+        sample_token_box(SAMPLER_GRID, generator)
+    lam, rows, cols = np.array(drawn).T
+    assert stats.kstest(lam, 'uniform').pvalue > P_MIN  # lam ~ Beta(1, 1) = U(0, 1), the official self.beta = 1
+    h, w = SAMPLER_GRID
+    assert rows.min() >= 0 and rows.max() < h and cols.min() >= 0 and cols.max() < w
+    cells = np.bincount((rows * w + cols).astype(int), minlength=h * w)  # 125 expected per cell
+    assert stats.chisquare(cells).pvalue > P_MIN
+
+
+def official_area_distribution(grid: tuple[int, int]) -> dict[int, float]:
+    """P(box area = a) under the official rule (the reference's ``rand_bbox``), lam ~ U(0, 1) and a uniform centre.
+
+    The box sides are ``int(h r)`` and ``int(w r)`` with ``r = sqrt(1 - lam)``, so ``r^2 ~ U(0, 1)`` and the sides
+    are constant between the break points ``k / h`` and ``k / w``: an interval ``(a, b)`` has probability
+    ``b^2 - a^2``."""
+    h, w = grid
+    breaks = sorted({k / h for k in range(h + 1)} | {k / w for k in range(w + 1)})
+    probabilities: dict[int, float] = {}
+    for low, high in zip(breaks[:-1], breaks[1:]):
+        lam = 1 - ((low + high) / 2) ** 2
+        for row in range(h):
+            for col in range(w):
+                top, left, bottom, right = mix_token_box(grid, lam, (row, col))
+                area = (bottom - top) * (right - left)
+                probabilities[area] = probabilities.get(area, 0.0) + (high ** 2 - low ** 2) / (h * w)
+    return probabilities
+
+
+def test_sampled_box_areas_follow_the_official_rule():
+    expected = official_area_distribution(SAMPLER_GRID)
+    generator = torch.Generator().manual_seed(1)
+    areas = [sample_token_box(SAMPLER_GRID, generator).area for _ in range(DRAWS)]
+    assert set(areas) <= set(expected)
+    observed = [areas.count(area) for area in sorted(expected)]
+    assert stats.chisquare(observed, [DRAWS * expected[area] for area in sorted(expected)]).pvalue > P_MIN
 
 
 def test_box_mask_is_row_major():

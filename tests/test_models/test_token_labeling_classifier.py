@@ -1,4 +1,5 @@
 """TokenLabelingClassifier on a tiny LV-ViT: losses, MixToken, prediction, hand-over, pre-processing."""
+import math
 import random
 
 import numpy as np
@@ -8,6 +9,7 @@ from mmengine.config import ConfigDict
 from mmengine.dataset import pseudo_collate
 from mmengine.structures import BaseDataElement
 from mmseg.registry import METRICS, MODELS
+from scipy import stats
 
 import lvseg  # noqa: F401  (registers the modules)
 from lvseg.datasets.token_label_transforms import PackTokenLabelInputs
@@ -177,7 +179,6 @@ def test_preprocessor_normalizes_rgb_erases_only_training_batches_and_stacks_lab
     mean, std = torch.tensor([0.485, 0.456, 0.406]) * 255, torch.tensor([0.229, 0.224, 0.225]) * 255
     expected = (batch['inputs'][0].flip(0).float() - mean[:, None, None]) / std[:, None, None]
     assert torch.allclose(evaluated['inputs'][0], expected, atol=1e-5)
-    assert not torch.equal(preprocessor(make_batch(), training=True)['inputs'], evaluated['inputs'])
 
     labels = evaluated['token_labels']
     assert labels.labels.tolist() == [0, 3, 1, 4] and labels.labels.dtype == torch.int64
@@ -186,6 +187,51 @@ def test_preprocessor_normalizes_rgb_erases_only_training_batches_and_stacks_lab
     assert stack_token_labels(make_batch(with_map=False)['data_samples']).topk is None
     with pytest.raises(ValueError, match='cannot mix'):
         stack_token_labels([make_sample(0), make_sample(1, with_map=False)])
+
+
+# timm's RandomErasing defaults, which the official main.py keeps (it sets only --reprob, --remode, --recount): the
+# erased share of the image ~ U(0.02, 1/3), the aspect ratio height / width log-uniform on [0.3, 1 / 0.3], then each
+# side rounded to whole pixels.
+ERASED_AREA = (0.02, 1 / 3)
+ERASED_ASPECT = (0.3, 1 / 0.3)
+
+
+def erased_rectangles(changed: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Heights and widths ``(B,)`` of the one rectangle per image where ``changed`` ``(B, H, W)`` is True; asserts
+    that each image has one: its changed rows and columns are contiguous runs and it changed all their crossings."""
+    rows, cols = changed.any(2), changed.any(1)
+    heights, widths = rows.sum(1), cols.sum(1)
+    for runs, lengths in ((rows, heights), (cols, widths)):
+        first, last = runs.int().argmax(1), runs.shape[1] - runs.flip(1).int().argmax(1)
+        assert torch.equal(last - first, lengths) and (lengths > 0).all()
+    assert torch.equal(changed.sum((1, 2)), heights * widths)
+    return heights.numpy(), widths.numpy()
+
+
+def test_random_erasing_replaces_one_rectangle_of_the_configured_area_and_aspect_per_image():
+    random.seed(0)  # timm draws the boxes from Python's RNG and the pixel noise from torch's
+    torch.manual_seed(0)
+    preprocessor = MODELS.build({'type': 'TokenLabelingDataPreprocessor', 'random_erasing_prob': 1.0})
+    images = torch.randint(0, 256, (200, 3, 128, 128), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    clean = preprocessor({'inputs': images}, training=False)['inputs']
+    erased = preprocessor({'inputs': images}, training=True)['inputs']
+    changed = erased != clean
+    h, w = erased_rectangles(changed.any(1))
+    # 'pixel' mode (official --remode): N(0, 1) noise in every channel (equal to the clean value at a rare pixel, by
+    # float coincidence), not one colour per box
+    assert (changed.sum((2, 3)).amin(1).numpy() > 0.99 * h * w).all()
+    noise = erased[changed][::97]  # every 97th erased value, about 17,000
+    assert stats.kstest(noise.numpy(), 'norm').pvalue > 1e-3
+    pixels = 128 * 128
+    # The rounded sides must come from an area and an aspect ratio in the ranges (half a pixel either way).
+    assert ((h + 0.5) * (w + 0.5) >= ERASED_AREA[0] * pixels).all()
+    assert ((h - 0.5) * (w - 0.5) <= ERASED_AREA[1] * pixels).all()
+    assert ((h + 0.5) / (w - 0.5) >= ERASED_ASPECT[0]).all() and ((h - 0.5) / (w + 0.5) <= ERASED_ASPECT[1]).all()
+    # ... and spread over them as drawn (the rounding moves a share by < 6%, far below what 200 draws resolve).
+    low, high = ERASED_AREA
+    assert stats.kstest(h * w / pixels, stats.uniform(low, high - low).cdf).pvalue > 1e-3
+    low, high = math.log(ERASED_ASPECT[0]), math.log(ERASED_ASPECT[1])
+    assert stats.kstest(np.log(h / w), stats.uniform(low, high - low).cdf).pvalue > 1e-3
 
 
 def test_preprocessor_stacks_float16_maps_under_bf16_autocast():
