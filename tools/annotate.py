@@ -3,13 +3,21 @@
     python tools/annotate.py data/imagenet/train data/imagenet/label_store/train \\
         --model dm_nfnet_f6 --checkpoint nfnet_f6.pth --img-size 576 --class-index-file imagenet_synsets.txt
     python tools/annotate.py IMAGES STORE --config configs/pretrain/X.py --checkpoint lvvit.pth   # lvseg model
-    torchrun --nproc_per_node=8 tools/annotate.py IMAGES STORE --model ... --device cuda --amp --launcher pytorch
+    torchrun --nproc_per_node=8 tools/annotate.py IMAGES STORE --model dm_nfnet_f6 --checkpoint nfnet_f6.pth \\
+        --device cuda --amp --launcher pytorch
 
 Every image is resized whole to --img-size (aspect ratio squashed, no centre crop), so the map's cells tile
 the whole image. The store keeps each image's top-k logits and classes per cell (lvseg/datasets/label_store/).
 A killed run continues where it stopped when run again with the same arguments. With --class-index-file,
 a complete run reports the top-1/top-5 accuracy of the mean map of each image against its folder's class.
 Weights come from the local --checkpoint only; nothing is downloaded.
+
+An image that cannot be decoded stops the run naming it (--bad-samples error, the default), after the good
+images of its batch are written. With --bad-samples skip the run goes on, prints each skipped image, and stops
+once more than --max-skipped were skipped; the skipped images get no row, so the store stays incomplete
+(pretraining refuses it) and the run ends by naming them: replace them and run the same command again (only
+they are annotated), or remove them and annotate into a new store. A mistake ends in one `error: <file>: ...`
+line and exit status 2; --debug (or LVSEG_DEBUG=1) shows the traceback.
 """
 import argparse
 from pathlib import Path
@@ -19,11 +27,16 @@ from mmengine.dist import get_dist_info, init_dist, is_distributed
 
 import lvseg  # noqa: F401  (registers lvseg's models for --config)
 from lvseg.annotator.dense import TOKEN_LABELING_HEADS, timm_annotator, token_labeling_annotator
-from lvseg.annotator.run import NORMALIZATIONS, Preprocessing, annotate, folder_labels
+from lvseg.annotator.run import BAD_SAMPLE_POLICIES, NORMALIZATIONS, Preprocessing, annotate, folder_labels
 from lvseg.datasets.imagenet import list_image_keys
+from lvseg.datasets.label_store import LabelStoreError
 from lvseg.engine.device_fallbacks import gpu_has_native_bf16, init_cpu_process_group
+from lvseg.engine.launch import USER_ERRORS
+from lvseg.utils.known_warnings import ignore_known_warnings
+from lvseg.utils.user_errors import add_debug_argument, require_file, require_writable_folder, user_errors
 
 DEFAULT_IMG_SIZE = 576  # the published maps: NFNet-F6 at 576 px (docs/method.md#token-labeling)
+EXAMPLES = 3  # bad images named at the end of a run
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,6 +66,13 @@ def parse_args() -> argparse.Namespace:
                         help='stop after this many images per process; run again to continue')
     parser.add_argument('--launcher', choices=('none', 'pytorch'), default='none',
                         help='pytorch: one process per rank under torchrun')
+    parser.add_argument('--bad-samples', choices=BAD_SAMPLE_POLICIES, default='error',
+                        help='an image that cannot be decoded: error (default) stops naming it; skip leaves its row '
+                        'unwritten, so the store stays incomplete until it is replaced and the command run again')
+    parser.add_argument('--max-skipped', type=int, default=100, metavar='N',
+                        help='with --bad-samples skip: stop once more than N images were skipped (per process; '
+                        'default: 100)')
+    add_debug_argument(parser)
     args = parser.parse_args()
     if len(args.img_size) not in (1, 2) or min(args.img_size) < 1:
         parser.error(f'--img-size takes one or two positive numbers (H W), got {args.img_size}')
@@ -62,11 +82,19 @@ def parse_args() -> argparse.Namespace:
         parser.error('--amp needs --device cuda')
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda, but CUDA is not available')
+    if args.max_skipped < 0:
+        parser.error(f'--max-skipped takes a number >= 0, got {args.max_skipped}')
     return args
 
 
+@user_errors(LabelStoreError, *USER_ERRORS)
 def main() -> None:
     args = parse_args()
+    for path, what in ((args.checkpoint, 'checkpoint'), (args.config, 'config'),
+                       (args.class_index_file, 'class index')):
+        if path is not None:
+            require_file(path, what)
+    require_writable_folder(args.store, 'label store folder')
     init_cpu_process_group(args.launcher)
     if args.launcher == 'pytorch' and not is_distributed():
         init_dist('pytorch')  # CUDA: NCCL, one GPU per LOCAL_RANK
@@ -91,9 +119,17 @@ def main() -> None:
         labels = folder_labels(args.image_root, list_image_keys(args.image_root), args.class_index_file.resolve())
     result = annotate(annotator, args.image_root, args.store, preprocessing, description, k=args.k,
                       batch_size=args.batch_size, workers=args.workers, device=device, amp_dtype=amp_dtype,
-                      labels=labels, max_images=args.max_images)
+                      labels=labels, max_images=args.max_images, bad_samples=args.bad_samples,
+                      max_skipped=args.max_skipped)
     who = f'rank {rank}: rows [{result.rows.start}, {result.rows.stop}), ' if world_size > 1 else ''
     print(f'annotate: {who}wrote {result.annotated} images, {result.skipped} were already done', flush=True)
+    if result.bad_images:
+        named = ', '.join(str(path) for path in result.bad_images[:EXAMPLES])
+        images = f'{len(result.bad_images)} image' + ('' if len(result.bad_images) == 1 else 's')
+        print(f'annotate: {who}skipped {images} that cannot be decoded ({named}'
+              + (', ...' if len(result.bad_images) > EXAMPLES else '') + '); they have no row: replace them and run '
+              'the same command again (only the rows left are annotated), or remove them and annotate into a new '
+              'store', flush=True)
     if rank:
         return
     print(f'annotate: {result.left} images left in {args.store}')
@@ -107,4 +143,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
+    ignore_known_warnings()
     main()

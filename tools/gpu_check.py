@@ -1,6 +1,6 @@
 """Every CUDA path of lvseg and its GPU figures, in one run that needs nothing from the network.
 
-    python tools/gpu_check.py REPORT_DIR [--dry-run] [--setup-seconds S] [--limit-seconds L]
+    python tools/gpu_check.py REPORT_DIR [--dry-run] [--setup-seconds 240] [--limit-seconds 720]
 
 Started by ``tools/gpu_check.sh`` (``make gpu-check``), which first stops where there is no GPU and sets the
 environment up offline if needed. The steps, each in its own process with its log in REPORT_DIR, in the order of

@@ -6,16 +6,20 @@
 INPUT: image files and folders of images (not searched recursively). Writes DIR/labels/<stem>.png (class index
 per pixel, 0..K-1, at the image's size) and DIR/overlays/<stem>.png (the image with the classes' colours).
 Videos are not supported (mmseg 1.2.2's MMSegInferencer reads images only). See lvseg/engine/inference.py.
+A mistake (a missing file, a refused or ill-fitting checkpoint, an unreadable image, an --out-dir that cannot be
+written) ends in one ``error: <file>: ...`` line and exit status 2; --debug (or LVSEG_DEBUG=1) shows the traceback.
 """
 import argparse
-import os
 
 from mmengine.config import Config, DictAction
 
 import lvseg  # noqa: F401  (registers lvseg's modules)
-from lvseg.checkpoints.fit import CheckpointMismatchError
-from lvseg.checkpoints.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
+from lvseg.checkpoints.safe_load import allow_unsafe_load
+from lvseg.engine.config_keys import check_overrides
 from lvseg.engine.inference import InferenceInputError, SegInferencer, collect_images, segment_images
+from lvseg.engine.launch import USER_ERRORS
+from lvseg.utils.known_warnings import ignore_known_warnings
+from lvseg.utils.user_errors import add_debug_argument, require_file, require_writable_folder, user_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -30,6 +34,7 @@ def parse_args() -> argparse.Namespace:
                         help='override config keys, e.g. model.test_cfg.mode=whole')
     parser.add_argument('--unsafe-load', action='store_true',
                         help='load a checkpoint that holds arbitrary Python objects (only files you trust)')
+    add_debug_argument(parser)
     args = parser.parse_args()
     if not 0 <= args.opacity <= 1:
         parser.error('--opacity must be within 0..1')
@@ -42,23 +47,23 @@ def done_message(num_images: int, out_dir: str) -> str:
     return f'segmented {images}: {out_dir}/labels (class index per pixel), {out_dir}/overlays'
 
 
+@user_errors(InferenceInputError, *USER_ERRORS)
 def main() -> None:
     args = parse_args()
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not os.path.isfile(path):
-            raise SystemExit(f'error: {path}: no such {what} file')
+    require_file(args.config, 'config')
+    require_file(args.checkpoint, 'checkpoint')
+    require_writable_folder(args.out_dir, '--out-dir')
     if args.unsafe_load:
         allow_unsafe_load()
-    try:
-        images = collect_images(args.inputs)
-        cfg = Config.fromfile(args.config)
-        cfg.merge_from_dict(args.cfg_options)
-        inferencer = SegInferencer(cfg, args.checkpoint, device=args.device)
-        labels = segment_images(inferencer, images, args.out_dir, opacity=args.opacity)
-    except (InferenceInputError, CheckpointMismatchError, UnsafeCheckpointError, UnreadableCheckpointError) as error:
-        raise SystemExit(f'error: {error}') from None
+    images = collect_images(args.inputs)
+    cfg = Config.fromfile(args.config)
+    check_overrides(cfg, args.cfg_options)
+    cfg.merge_from_dict(args.cfg_options)
+    inferencer = SegInferencer(cfg, args.checkpoint, device=args.device)
+    labels = segment_images(inferencer, images, args.out_dir, opacity=args.opacity)
     print(done_message(len(labels), args.out_dir))
 
 
 if __name__ == '__main__':
+    ignore_known_warnings()
     main()

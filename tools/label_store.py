@@ -10,7 +10,8 @@
 sorted by folder then name) from the official map files ``<OFFICIAL_ROOT>/<wnid>/<stem>.pt``; an interrupted
 ``pack`` resumes when run again. ``unpack`` writes the official layout back, bit-exact. ``validate`` checks
 everything (structure, every value, and with ``--images`` which images have no row) and exits 1 on a
-problem. ``info`` prints the header and file sizes, for unfinished stores too.
+problem. ``info`` prints the header and file sizes, for unfinished stores too. A missing or unusable folder or
+file ends in one ``error: <path>: ...`` line and exit status 2 (``--debug``: the traceback).
 
 To train from the store, set the data set's ``label_store`` (relative to ``data_root``) and clear the
 ``label_map_root`` that configs/_base_/datasets/imagenet_tokenlabel.py sets (a data set takes one or the other):
@@ -25,8 +26,9 @@ import time
 from pathlib import Path
 
 from lvseg.datasets.imagenet import list_image_keys
-from lvseg.datasets.label_store import read_header, validate
-from lvseg.datasets.label_store_convert import pack_label_maps, unpack_label_store
+from lvseg.datasets.label_store import LabelStoreError, read_header, validate
+from lvseg.datasets.label_store_convert import LabelMapError, pack_label_maps, unpack_label_store
+from lvseg.utils.user_errors import add_debug_argument, user_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,9 +50,12 @@ def parse_args() -> argparse.Namespace:
     check.add_argument('--images', type=Path, help='image root whose images must all have a row')
     info = commands.add_parser('info', help='print the header and file sizes')
     info.add_argument('store', type=Path)
+    for command in (pack, unpack, check, info):
+        add_debug_argument(command)
     return parser.parse_args()
 
 
+@user_errors(LabelStoreError, LabelMapError)
 def main() -> int:
     args = parse_args()
     start = time.perf_counter()

@@ -12,6 +12,8 @@ The ImageNet layout also gets token-label maps for its training images, ``label_
 The dataset is written into a hidden sibling folder (``.<name>.partial-<pid>``) and renamed to the output
 folder only when complete, so an interrupted run never leaves a half-written dataset under the output name.
 A non-empty output folder is replaced only with ``--force``, and only once the new dataset is complete.
+An output folder that cannot be written ends in one ``error: <path>: ...`` line and exit status 2 (``--debug``:
+the traceback).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from lvseg.demo.mask_label_maps import DEFAULT_TOP_K, write_label_maps_from_masks
 from lvseg.demo.synthetic import SyntheticDataset, write_ade20k_layout, write_imagenet_layout
+from lvseg.utils.user_errors import add_debug_argument, require_writable_folder, user_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,6 +39,7 @@ def parse_args() -> argparse.Namespace:
                         help='image size: one number for square images, or H W (default: 128)')
     common.add_argument('--seed', type=int, default=0, help='base seed, >= 0 (default: 0)')
     common.add_argument('--force', action='store_true', help='replace a non-empty output folder')
+    add_debug_argument(common)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     layouts = parser.add_subparsers(dest='layout', required=True)
     ade20k = layouts.add_parser('ade20k', parents=[common],
@@ -97,8 +101,10 @@ def write_imagenet(root: Path, *, label_map_cells: int, **kwargs) -> SyntheticDa
     return dataset
 
 
+@user_errors()
 def main() -> None:
     args = parse_args()
+    require_writable_folder(args.out.absolute().parent, 'output folder')
     image_size = (args.size[0], args.size[-1])
     if args.layout == 'ade20k':
         write = functools.partial(write_ade20k_layout, num_classes=args.num_classes, num_train=args.train,

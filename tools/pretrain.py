@@ -5,6 +5,8 @@ The same command line as tools/train.py; distributed: ``tools/dist_pretrain.sh C
 """
 import lvseg  # noqa: F401  (registers lvseg's modules)
 from lvseg.engine.launch import pretrain_main
+from lvseg.utils.known_warnings import ignore_known_warnings
 
 if __name__ == '__main__':
+    ignore_known_warnings()
     pretrain_main()

@@ -5,6 +5,8 @@ tools/slurm_train.sh).
 """
 import lvseg  # noqa: F401  (registers lvseg's modules)
 from lvseg.engine.launch import train_main
+from lvseg.utils.known_warnings import ignore_known_warnings
 
 if __name__ == '__main__':
+    ignore_known_warnings()
     train_main()

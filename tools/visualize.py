@@ -6,12 +6,15 @@
 ``token-labels`` paints each map cell of a packed label store (tools/annotate.py or tools/label_store.py pack)
 over its image in the colour of the cell's top class, with that class's probability as opacity, lists the
 main classes below, and writes one PNG per image (evenly spread over the store) plus grid.png.
+A missing or unusable file or folder ends in one ``error: <path>: ...`` line and exit status 2 (``--debug``: the
+traceback).
 """
 import argparse
 from pathlib import Path
 
 from lvseg.annotator.pictures import write_token_label_pictures
-from lvseg.datasets.label_store import LabelStore
+from lvseg.datasets.label_store import LabelStore, LabelStoreError
+from lvseg.utils.user_errors import add_debug_argument, require_file, require_writable_folder, user_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,16 +27,20 @@ def parse_args() -> argparse.Namespace:
     labels.add_argument('--num', type=int, default=8, help='images to draw (default: 8)')
     labels.add_argument('--class-names', type=Path, help='one class name per line, line i = class i')
     labels.add_argument('--grid-cols', type=int, default=4, help='pictures per row of grid.png (default: 4)')
+    add_debug_argument(labels)
     args = parser.parse_args()
     if args.num < 1 or args.grid_cols < 1:
         parser.error('--num and --grid-cols must be at least 1')
     return args
 
 
+@user_errors(LabelStoreError)
 def main() -> None:
     args = parse_args()
+    require_writable_folder(args.out_dir, 'output folder')
     names = None
     if args.class_names:
+        require_file(args.class_names, 'class names')
         names = [line.strip() for line in args.class_names.read_text().splitlines() if line.strip()]
     paths = write_token_label_pictures(args.image_root, LabelStore(args.store), args.out_dir, num=args.num,
                                        class_names=names, grid_cols=args.grid_cols)

@@ -1,7 +1,7 @@
 """A wheelhouse: everything lvseg needs beyond torch and torchvision in one folder, for installs without an index.
 
     python tools/wheelhouse.py build wheelhouse/cp312 --python-version 3.12 [--have node-packages.txt]
-    python tools/wheelhouse.py plan wheelhouse/cp312 --requires-of lvseg mmcv -- pytest
+    python tools/wheelhouse.py plan wheelhouse/cp312 pytest --requires-of lvseg mmcv
 
 ``build`` runs where the package index is reachable (``make wheelhouse``). It writes into one folder, for one
 CPython version on x86-64 Linux: lvseg's own wheel, the mmcv sdist (mmcv has no wheels on PyPI; it is compiled

@@ -19,6 +19,7 @@ Weights come from local files only; nothing is downloaded.
 from __future__ import annotations
 
 import os
+from difflib import get_close_matches
 
 import timm
 import torch
@@ -33,6 +34,7 @@ from ..checkpoints.efficientnet import convert_efficientnet_pytorch, is_efficien
 from ..checkpoints.safe_load import load_checkpoint
 from ..checkpoints.unwrap import unwrap_state_dict
 from ..datasets.token_label_loading import MAX_NUM_CLASSES
+from ..utils.user_errors import UserError
 
 TOKEN_LABELING_HEADS = ('aux_head', 'head')
 _HEAD_CHECK_GRID = 3  # positions per side of the random feature map the pooled-head check uses
@@ -155,7 +157,7 @@ def load_timm_weights(model: nn.Module, checkpoint: str | os.PathLike) -> None:
     :func:`~lvseg.checkpoints.efficientnet.convert_efficientnet_pytorch`). When the file's classifier has
     another number of classes than ``model``, ``model.reset_classifier`` makes them agree first.
     """
-    state_dict = unwrap_state_dict(torch.load(checkpoint, map_location='cpu', weights_only=True))
+    state_dict = unwrap_state_dict(load_checkpoint(checkpoint, map_location='cpu'))
     foreign = is_efficientnet_pytorch(state_dict)
     classifier = model.get_classifier()
     classifier_key = ('_fc' if foreign else next(n for n, m in model.named_modules() if m is classifier)) + '.weight'
@@ -179,7 +181,14 @@ def timm_annotator(model_name: str, checkpoint: str | os.PathLike,
 
     Returns:
         The annotator in eval mode, without gradients.
+
+    Raises:
+        UserError: timm has no model of that name (the message names the closest ones).
     """
+    if not timm.is_model(model_name):
+        close = get_close_matches(model_name, timm.list_models(), n=3)
+        raise UserError(f'timm has no model {model_name!r}' +
+                        (f': did you mean {" or ".join(close)}?' if close else ' (timm.list_models() lists them)'))
     model = timm.create_model(model_name, pretrained=False)
     load_timm_weights(model, checkpoint)
     model.eval().requires_grad_(False)

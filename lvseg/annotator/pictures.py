@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ..datasets.label_store import LabelStore
 from ..demo.palette import palette
+from ..utils.user_errors import UserError
 
 PICTURE_WIDTH = 448  # pixels; every picture's image is resized to this width, its aspect ratio kept
 LEGEND_ENTRIES = 4  # most frequent top classes listed below a picture
@@ -119,7 +120,8 @@ def write_token_label_pictures(image_root: str | os.PathLike, store: LabelStore,
     """
     image_root, out_dir = Path(image_root), Path(out_dir)
     if class_names is not None and len(class_names) < store.header.num_classes:
-        raise ValueError(f'{len(class_names)} class names for the {store.header.num_classes} classes of the store')
+        raise UserError(f'{len(class_names)} class names for the {store.header.num_classes} classes of the store '
+                        f'{store.root}; give one name per class')
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = np.unique(np.linspace(0, len(store) - 1, min(num, len(store))).round().astype(int))
     pictures, paths = [], []
@@ -127,7 +129,8 @@ def write_token_label_pictures(image_root: str | os.PathLike, store: LabelStore,
         key = store.keys[row]
         image = cv2.imread(str(image_root / key), cv2.IMREAD_COLOR)
         if image is None:
-            raise OSError(f'{image_root / key}: OpenCV cannot read this image')
+            raise UserError(f'{image_root / key}: OpenCV cannot read this image; give the image folder the store '
+                            'was annotated from')
         pictures.append(token_label_picture(image, store.get(int(row)), store.header.num_classes, class_names))
         paths.append(_write_png(out_dir / (str(Path(key).with_suffix('')).replace(os.sep, '__') + '.png'),
                                 pictures[-1]))
@@ -137,5 +140,5 @@ def write_token_label_pictures(image_root: str | os.PathLike, store: LabelStore,
 
 def _write_png(path: Path, picture: np.ndarray) -> Path:
     if not cv2.imwrite(str(path), picture):
-        raise OSError(f'OpenCV could not write {path}')
+        raise UserError(f'{path}: OpenCV could not write this file; check that its folder is writable')
     return path

@@ -28,6 +28,16 @@ Shared pages remain in two places. Where no row begins a page (rows a multiple o
 one byte per row, share a page across each boundary, as they cannot in general be page-aligned along with
 the maps; a lost flag costs only work: its row looks undone, the store stays incomplete, and the next run
 writes the row again.
+
+An image that cannot be decoded (a corrupt or empty file, or not an image) is a bad image; the images are
+decoded in the data loader's workers, which report it instead of raising, and the policy ``bad_samples``
+decides in this process, as training's ``bad_samples`` does (``lvseg.engine.bad_samples``): ``'error'``
+(default) writes the batch's good images, then stops with :class:`BadImageError` naming the file; ``'skip'``
+logs each bad image once, goes on, and stops once more than ``max_skipped`` were skipped (in this process).
+A skipped image's row stays unwritten, so the store stays incomplete and its readers (pretraining's included)
+refuse it: no row ever holds a map that the annotator did not compute. Running again reads only the rows left,
+so replacing the bad files and running the same command completes the store; removing them changes the keys,
+so the annotation then goes into a new store.
 """
 from __future__ import annotations
 
@@ -51,6 +61,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..datasets.imagenet import ImageNetTokenLabelDataset, image_key, list_image_keys
 from ..datasets.label_store import INDICES_FILE, SCORES_FILE, LabelStore, LabelStoreWriter
 from ..evaluation.topk_accuracy import TopKAccuracy
+from ..utils.user_errors import UserError
 from .dense import DenseAnnotator, topk_maps
 
 # Input normalizations, (mean, std) per RGB channel in 0-255 pixel units.
@@ -61,6 +72,7 @@ NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     'tf-lite': ((127.0,) * 3, (128.0,) * 3),
 }
 _PRINT_EVERY = 10.0  # seconds between progress lines without tqdm
+BAD_SAMPLE_POLICIES = ('error', 'skip')  # as training's bad_samples (lvseg.engine.bad_samples.POLICIES)
 # The unit the rank blocks align to: 4 KiB, the page size of x86-64 and of most arm64 kernels. A fixed number,
 # not mmap.PAGESIZE, so that every rank of a run over mixed machines computes the same blocks.
 PAGE_BYTES = 4096
@@ -94,8 +106,15 @@ class Preprocessing:
                 f'std {list(self.std)}')
 
 
+class BadImageError(UserError):
+    """An image that cannot be decoded, with policy ``'error'``, or more of them than ``max_skipped``; the message
+    names the file."""
+
+
 class FolderImages(Dataset):
-    """Images of a label store's rows: item ``i`` is ``(row, image)`` with ``image`` ``(3, H, W)`` float32.
+    """Images of a label store's rows: item ``i`` is ``(row, image, problem)``, with ``image`` ``(3, H, W)``
+    float32 and ``problem`` None, or, for an image that cannot be decoded, ``image`` None and ``problem`` what
+    is wrong (the data loader's workers report it; :func:`annotate` applies the policy).
 
     Args:
         image_root: the folder the keys are relative to.
@@ -114,13 +133,32 @@ class FolderImages(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: int) -> tuple[int, Tensor]:
+    def __getitem__(self, index: int) -> tuple[int, Tensor | None, str | None]:
         row = self.rows[index]
         path = self.image_root / self.keys[row]
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # grey and 4-channel files become 3 channels
         if image is None:
-            raise OSError(f'{path}: OpenCV cannot read this image')
-        return row, self.preprocessing(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            return row, None, _decode_problem(path)
+        return row, self.preprocessing(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)), None
+
+
+def _decode_problem(path: Path) -> str:
+    """Why OpenCV read no image from ``path``."""
+    if not path.is_file():
+        return 'the file does not exist'
+    if path.stat().st_size == 0:
+        return 'the file is empty (0 bytes)'
+    return 'OpenCV cannot read it: corrupt, or not an image'
+
+
+def collate_images(items: Sequence[tuple[int, Tensor | None, str | None]]
+                   ) -> tuple[Tensor, Tensor | None, list[tuple[int, str]]]:
+    """A batch of :class:`FolderImages` items: the good images' rows ``(B,)`` int64 and images ``(B, 3, H, W)``
+    (None when there is none), and ``(row, problem)`` of each image that cannot be decoded."""
+    good = [(row, image) for row, image, _ in items if image is not None]
+    rows = torch.tensor([row for row, _ in good], dtype=torch.int64)
+    images = torch.stack([image for _, image in good]) if good else None
+    return rows, images, [(row, problem) for row, image, problem in items if image is None]
 
 
 def folder_labels(image_root: str | os.PathLike, keys: Sequence[str],
@@ -172,6 +210,8 @@ class AnnotationResult:
         left: rows of the whole store still to write after this run (0 once complete).
         accuracy: ``{'top1': ..., 'top5': ...}`` percent of the pooled maps (:func:`pooled_accuracy`), on
             rank 0 of a run that completed the store with labels given; else None.
+        bad_images: the images this process skipped as they cannot be decoded (policy ``'skip'``), in row
+            order; their rows stay unwritten (counted in ``left``).
     """
 
     rows: range
@@ -179,13 +219,14 @@ class AnnotationResult:
     skipped: int
     left: int
     accuracy: dict[str, float] | None = None
+    bad_images: tuple[Path, ...] = ()
 
 
 def annotate(annotator: DenseAnnotator, image_root: str | os.PathLike, store_root: str | os.PathLike,
              preprocessing: Preprocessing, description: str, k: int = 5, batch_size: int = 32, workers: int = 4,
              device: str | torch.device = 'cpu', amp_dtype: torch.dtype | None = None,
              labels: Sequence[int] | None = None, max_images: int | None = None,
-             log_progress: bool = True) -> AnnotationResult:
+             log_progress: bool = True, bad_samples: str = 'error', max_skipped: int = 100) -> AnnotationResult:
     """Fill (or continue) the label store ``store_root`` with the top-k dense maps of ``image_root``'s images.
 
     Runs on every rank of a distributed run (mmengine's ``get_dist_info``/``barrier``), see the module
@@ -207,7 +248,16 @@ def annotate(annotator: DenseAnnotator, image_root: str | os.PathLike, store_roo
         labels: each row's annotator class, for the sanity figure (:func:`pooled_accuracy`); None: none.
         max_images: stop after this many images in this process (the store stays resumable); None: all.
         log_progress: print progress on rank 0 (tqdm when installed).
+        bad_samples: ``'error'`` (default) or ``'skip'``, what an image that cannot be decoded does (see the
+            module); a skipped image is printed on every rank.
+        max_skipped: with ``'skip'``, how many bad images this process skips before it stops. Default 100, as
+            training's ``bad_samples``.
+
+    Raises:
+        BadImageError: an image cannot be decoded (``'error'``), or more than ``max_skipped`` (``'skip'``).
     """
+    if bad_samples not in BAD_SAMPLE_POLICIES:
+        raise ValueError(f'bad_samples must be one of {BAD_SAMPLE_POLICIES}, got {bad_samples!r}')
     rank, world_size = get_dist_info()
     keys = list_image_keys(image_root)
     annotator = annotator.to(device).eval()
@@ -224,15 +274,27 @@ def annotate(annotator: DenseAnnotator, image_root: str | os.PathLike, store_roo
     skipped = len(block) - len(todo)
     todo = todo[:max_images] if max_images is not None else todo
     loader = DataLoader(FolderImages(image_root, keys, todo, preprocessing), batch_size=batch_size,
-                        num_workers=workers, pin_memory=torch.device(device).type == 'cuda')
-    annotated = 0
+                        num_workers=workers, pin_memory=torch.device(device).type == 'cuda',
+                        collate_fn=collate_images)
+    annotated, bad_images = 0, []
     with _progress(len(todo), enabled=log_progress and rank == 0) as progress:
-        for rows, images in loader:
-            with torch.inference_mode(), autocast:
-                maps = topk_maps(annotator(images.to(device, non_blocking=True)), k).cpu()
-            writer.write(rows, maps[:, 0], maps[:, 1].to(torch.int16))
-            annotated += len(rows)
-            progress(len(rows))
+        for rows, images, problems in loader:
+            if images is not None:
+                with torch.inference_mode(), autocast:
+                    maps = topk_maps(annotator(images.to(device, non_blocking=True)), k).cpu()
+                writer.write(rows, maps[:, 0], maps[:, 1].to(torch.int16))
+                annotated += len(rows)
+            for row, problem in problems:
+                path = Path(image_root) / keys[row]
+                if bad_samples == 'error':
+                    raise BadImageError(f'{path}: cannot be decoded ({problem}); remove or replace it, or run with '
+                                        '--bad-samples skip')
+                bad_images.append(path)
+                print(f'annotate: skipped {path}: cannot be decoded ({problem}); its row stays unwritten', flush=True)
+                if len(bad_images) > max_skipped:
+                    raise BadImageError(f'{len(bad_images)} images cannot be decoded, more than --max-skipped '
+                                        f'{max_skipped}; the last: {path} ({problem})')
+            progress(len(rows) + len(problems))
     barrier()
     left = len(writer.rows_to_do())
     accuracy = None
@@ -240,7 +302,8 @@ def annotate(annotator: DenseAnnotator, image_root: str | os.PathLike, store_roo
         writer.finish()
         if labels is not None:
             accuracy = pooled_accuracy(LabelStore(store_root), labels)
-    return AnnotationResult(rows=block, annotated=annotated, skipped=skipped, left=left, accuracy=accuracy)
+    return AnnotationResult(rows=block, annotated=annotated, skipped=skipped, left=left, accuracy=accuracy,
+                            bad_images=tuple(bad_images))
 
 
 def row_blocks(num_rows: int, world_size: int, page_starts: tuple[int, int] = (1, 0)) -> list[range]:

@@ -2,23 +2,22 @@
 
 mmengine loads ``load_from`` and ``--resume`` checkpoints with ``strict=False`` and only logs a warning for
 the keys that do not match, so testing a segmentor with a pretraining checkpoint runs to the end with its
-heads at random initialisation and prints a wrong mIoU. :func:`check_fit` turns that into one error that
-says what differs, grouped by module so that a whole missing head reads as one line.
+heads at random initialisation and prints a wrong mIoU. :func:`state_dict_fit` says what differs, grouped by
+module so that a whole missing head reads as one line (:mod:`.whole_model` makes it an error).
 """
 from __future__ import annotations
 
-import os
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
-
-from .safe_load import load_checkpoint_file
-from .unwrap import unwrap_state_dict
 
 EXAMPLES = 4  # groups shown per kind of problem
+SEGMENTOR_HEADS = ('decode_head', 'auxiliary_head')
+CLASSIFIER_HEADS = ('head', 'aux_head')
+BLOCK_KEY = re.compile(r'backbone\.blocks\.(\d+)\.')
 
 
 class CheckpointMismatchError(ValueError):
@@ -99,26 +98,59 @@ def state_dict_fit(model_state: Mapping[str, torch.Tensor], loaded: Mapping[str,
         model_keys=list(model_state))
 
 
-def load_checkpoint_strictly(model: nn.Module, path: str | os.PathLike) -> dict:
-    """Read ``path`` with :func:`~lvseg.checkpoints.safe_load.load_checkpoint_file` (weights only, unless unsafe
-    loading is allowed), load its weights (``state_dict``, ``model`` or bare; ``module.`` prefix removed) into
-    ``model`` if they fit it exactly, and return the whole checkpoint (for its ``meta``).
+def top_level_modules(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
+    """The first name part of each key, in order of first appearance (``backbone``, ``decode_head``, ...)."""
+    return list(dict.fromkeys(key.split('.')[0] for key in state_dict))
 
-    Raises:
-        FileNotFoundError, UnsafeCheckpointError, UnreadableCheckpointError: see ``load_checkpoint_file``.
-        CheckpointMismatchError: the file holds no state dict, or one that does not fit ``model``; one line
-            naming the file and what differs, by module.
+
+def describe_weights(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """What a flat state dict (lvseg's keys) holds, in a few words: ``'a segmentor (backbone, decode_head,
+    auxiliary_head)'``, ``'a classifier (backbone, head, aux_head)'`` or ``'backbone weights (...)'``."""
+    modules = top_level_modules(state_dict)
+    if any(head in modules for head in SEGMENTOR_HEADS):
+        kind = 'a segmentor'
+    elif any(head in modules for head in CLASSIFIER_HEADS):
+        kind = 'a classifier'
+    else:
+        kind = 'backbone weights'
+    shown = ', '.join(modules[:4]) + (', ...' if len(modules) > 4 else '')
+    return f'{kind} ({shown})'
+
+
+def whole_model_misfit(state_dict: Mapping[str, torch.Tensor], model_state: Mapping[str, torch.Tensor], source: str,
+                       advice: str = "Give the checkpoint of this config's model") -> str | None:
+    """One line on why ``state_dict`` (a file's weights in lvseg's keys) cannot fill a model whose ``state_dict()``
+    is ``model_state``, naming ``source``, what the file holds and what to do; None if it fits exactly.
+
+    The same routine for every entry point that loads a whole model. A file of another kind than the model says
+    which option takes it (classifier or backbone weights for a segmentor: ``model.pretrained``); an LV-ViT of
+    another depth or width says so; otherwise what is missing, left over or of another shape, and ``advice``.
     """
-    path = os.fspath(path)
-    checkpoint = load_checkpoint_file(path, map_location='cpu')
-    if not isinstance(checkpoint, Mapping):
-        raise CheckpointMismatchError(f'{path}: expected a checkpoint dict, found a {type(checkpoint).__name__}')
-    try:
-        state_dict = unwrap_state_dict(checkpoint, prefer_ema=False)
-    except TypeError as error:
-        raise CheckpointMismatchError(f'{path}: {error}') from None
-    fit = state_dict_fit(model.state_dict(), state_dict)
-    if not fit.exact:
-        raise CheckpointMismatchError(f'{path}: this checkpoint does not fit the model: {fit.summary()}')
-    model.load_state_dict(state_dict)
-    return dict(checkpoint)
+    fit = state_dict_fit(model_state, state_dict)
+    if fit.exact:
+        return None
+    file_modules, model_modules = set(top_level_modules(state_dict)), set(top_level_modules(model_state))
+    kinds = (f'{source}: this checkpoint does not fit the model: it holds {describe_weights(state_dict)}, the model '
+             f'is {describe_weights(model_state)} ({fit.summary()}).')
+    if 'decode_head' in model_modules and 'decode_head' not in file_modules:
+        return (f'{kinds} To fine-tune a segmentor from it, give it to tools/train.py as --cfg-options '
+                f'model.pretrained={source}')
+    if 'decode_head' in file_modules and 'decode_head' not in model_modules:
+        return f'{kinds} It is a segmentor: give it with a segmentor config'
+    depth, model_depth = _depth(state_dict), _depth(model_state)
+    width, model_width = _width(state_dict), _width(model_state)
+    if (depth, width) != (model_depth, model_width) and width is not None:
+        differs = (f'it holds an LV-ViT of depth {depth} and embed dim {width}, the model has depth {model_depth} '
+                   f'and embed dim {model_width}')
+    else:
+        differs = fit.summary()
+    return f'{source}: this checkpoint does not fit the model: {differs}. {advice}'
+
+
+def _depth(state: Mapping[str, torch.Tensor]) -> int:
+    return 1 + max((int(match[1]) for name in state if (match := BLOCK_KEY.match(name))), default=-1)
+
+
+def _width(state: Mapping[str, torch.Tensor]) -> int | None:
+    cls_token = state.get('backbone.cls_token')
+    return None if cls_token is None else cls_token.shape[-1]

@@ -10,17 +10,14 @@ checks (:mod:`.fit`). A checkpoint loader calls it between reading a file and lo
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import torch
 from mmengine.model import BaseTTAModel, is_model_wrapper
 
-from .fit import CheckpointMismatchError, state_dict_fit
+from .fit import CheckpointMismatchError, whole_model_misfit
 from .official_classifier import convert_classifier_checkpoint
 from .official_segmentor import convert_segmentor_checkpoint
-
-BLOCK_KEY = re.compile(r'backbone\.blocks\.(\d+)\.')
 
 
 def convert_released_checkpoint(checkpoint: Mapping) -> Mapping:
@@ -57,30 +54,8 @@ def adapt_released_checkpoint(checkpoint: Mapping, model: torch.nn.Module, sourc
         return checkpoint
     while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
         model = model.module
-    misfit = released_misfit(converted['state_dict'], model.state_dict())
+    misfit = whole_model_misfit(converted['state_dict'], model.state_dict(), source,
+                                advice='It is an official LV-ViT file: use the config made for it (configs/official/)')
     if misfit:
-        raise CheckpointMismatchError(f'{source}: an official LV-ViT file that does not fit the model of this '
-                                      f'config: {misfit}; use the config made for this file (configs/official/)')
+        raise CheckpointMismatchError(misfit)
     return converted
-
-
-def released_misfit(state_dict: Mapping[str, torch.Tensor], model_state: Mapping[str, torch.Tensor]) -> str | None:
-    """What keeps the converted ``state_dict`` from loading strictly into a model whose ``state_dict()`` is
-    ``model_state``, in one line; None if it fits. An LV-ViT of another depth or width is said so; otherwise
-    :meth:`lvseg.checkpoints.fit.StateDictFit.summary` (tensors missing, left over, of another shape)."""
-    depth, model_depth = _depth(state_dict), _depth(model_state)
-    width, model_width = _width(state_dict), _width(model_state)
-    if (depth, width) != (model_depth, model_width):
-        return (f'it holds an LV-ViT of depth {depth} and embed dim {width}, the model has depth {model_depth} and '
-                f'embed dim {model_width}')
-    fit = state_dict_fit(model_state, state_dict)
-    return None if fit.exact else fit.summary()
-
-
-def _depth(state: Mapping[str, torch.Tensor]) -> int:
-    return 1 + max((int(match[1]) for name in state if (match := BLOCK_KEY.match(name))), default=-1)
-
-
-def _width(state: Mapping[str, torch.Tensor]) -> int | None:
-    cls_token = state.get('backbone.cls_token')
-    return None if cls_token is None else cls_token.shape[-1]

@@ -28,6 +28,8 @@ from mmengine.logging import print_log
 from mmengine.logging.history_buffer import HistoryBuffer
 
 UNSAFE_LOAD_ENV = 'LVSEG_UNSAFE_LOAD'
+# How a torch.save file begins: a zip archive (torch >= 1.6), or a pickle of protocol >= 2 (the legacy format).
+ZIP_MAGIC, PICKLE_PROTO = b'PK\x03\x04', b'\x80'
 _TRUE = ('1', 'true', 'yes', 'y')
 
 
@@ -102,11 +104,18 @@ def load_checkpoint_file(path: str | os.PathLike, map_location: Any = None) -> A
         FileNotFoundError: ``path`` is not a file.
         UnsafeCheckpointError: the file needs objects outside the allow-list; the message names the file, the
             objects (``module.name``) and how to load it if it is trusted.
-        UnreadableCheckpointError: the file is truncated or not a torch file; the message names it.
+        UnreadableCheckpointError: the file is truncated or not a torch file (its first bytes are neither a zip
+            archive's nor a pickle's: a text file's would run as pickle opcodes); the message names it.
     """
     path = os.path.expanduser(os.fspath(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: no such checkpoint file')
+    with open(path, 'rb') as file:
+        head = file.read(len(ZIP_MAGIC))
+    if not head.startswith((ZIP_MAGIC, PICKLE_PROTO)):  # a text file, say: its bytes would run as pickle opcodes
+        found = f'it starts with {head!r}' if head else 'it is empty (0 bytes)'
+        raise UnreadableCheckpointError(f'{path}: not a readable checkpoint, not written by torch.save (a zip '
+                                        f'archive or a pickle): {found}; give the checkpoint file')
     try:
         with checkpoint_safe_globals():
             return torch.load(path, map_location=map_location, weights_only=True)
@@ -117,9 +126,9 @@ def load_checkpoint_file(path: str | os.PathLike, map_location: Any = None) -> A
                 f'{path}: refusing to load this checkpoint: it holds Python objects that are not weights '
                 f'({", ".join(names)}), and unpickling them could run arbitrary code. If you trust the file, '
                 f'load it with --unsafe-load (or {UNSAFE_LOAD_ENV}=1).') from error
-    except (RuntimeError, EOFError) as error:  # torch names neither the file nor the likely cause
+    except (RuntimeError, EOFError, KeyError, IndexError) as error:  # torch names neither the file nor the cause
         raise UnreadableCheckpointError(f'{path}: not a readable checkpoint, truncated or not written by torch.save '
-                                        f'({type(error).__name__}: {error})') from error
+                                        f'({type(error).__name__}: {error}); copy or download it again') from error
     print_log(f'{path}: loading with weights_only=False ({UNSAFE_LOAD_ENV}=1 / --unsafe-load): it holds '
               f'{", ".join(names)}, and unpickling can run arbitrary code', logger='current', level=logging.WARNING)
     return torch.load(path, map_location=map_location, weights_only=False)

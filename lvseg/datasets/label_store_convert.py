@@ -22,6 +22,11 @@ from .token_label_loading import check_token_label_map, read_token_label_map
 _EXAMPLES = 3  # how many missing maps an error names
 
 
+class LabelMapError(ValueError):
+    """A token-label map file that cannot go into a store (unreadable, not a map of the store's classes, or of
+    another shape than the first); the message names the file."""
+
+
 def pack_label_maps(map_root: str | os.PathLike, store_root: str | os.PathLike, keys: Sequence[str],
                     num_classes: int, annotator: str, batch_size: int = 1024,
                     progress: Callable[[int, int], None] | None = None) -> int:
@@ -77,10 +82,14 @@ def unpack_label_store(store_root: str | os.PathLike, out_root: str | os.PathLik
 
 
 def _read_map(path: Path, num_classes: int, shape: torch.Size | None = None) -> torch.Tensor:
-    """The checked ``(2, k, h, w)`` float16 map of ``path``; ``ValueError`` naming it if not of ``shape``."""
-    topk = check_token_label_map(read_token_label_map(str(path)), num_classes, str(path))
+    """The checked ``(2, k, h, w)`` float16 map of ``path``; :class:`LabelMapError` naming it if it is not a
+    token-label map of ``num_classes`` classes or not of ``shape``."""
+    try:
+        topk = check_token_label_map(read_token_label_map(str(path)), num_classes, str(path))
+    except ValueError as error:
+        raise LabelMapError(str(error)) from None
     if shape is not None and topk.shape != shape:
-        raise ValueError(f'{path}: map of shape {tuple(topk.shape)}, but the first map has {tuple(shape)}; a store '
-                         'holds maps of one shape')
+        raise LabelMapError(f'{path}: map of shape {tuple(topk.shape)}, but the first map has {tuple(shape)}; a '
+                              'store holds maps of one shape')
     return topk
 

@@ -6,9 +6,10 @@ config says; labels at the image's own size) and draws overlays with the config'
 :class:`SegInferencer` changes four things:
 
 - the weights: read by :func:`lvseg.checkpoints.safe_load.load_checkpoint_file` (weights only unless
-  ``LVSEG_UNSAFE_LOAD=1``) and loaded strictly (:func:`lvseg.checkpoints.fit.load_checkpoint_strictly`): a key
-  missing from the file, left over in it, or of another shape stops with a line naming the file and the modules
-  (mmengine only warns);
+  ``LVSEG_UNSAFE_LOAD=1``), a released file converted, and loaded strictly
+  (:func:`lvseg.checkpoints.whole_model.load_checkpoint_strictly`, as ``tools/test.py`` loads): a key missing
+  from the file, left over in it, or of another shape stops with a line naming the file and the modules (mmengine
+  only warns);
 - the class names and colours: from the checkpoint (mmseg 1.x ``meta.dataset_meta``, 0.x ``meta.CLASSES`` /
   ``PALETTE``), else from the config's test dataset class (``ADE20KDataset``: the 150 ADE20K classes), else
   numbered (``MMSegInferencer`` falls back to Cityscapes' 19 classes, whatever the model predicts);
@@ -35,7 +36,7 @@ from PIL import Image
 from rich.progress import track
 from torch import nn
 
-from ..checkpoints.fit import load_checkpoint_strictly
+from ..checkpoints.whole_model import load_checkpoint_strictly
 from ..utils.atomic_write import atomic_write_path
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')  # found in folders

@@ -4,15 +4,16 @@ The tools stay thin: they parse arguments here, build a config and hand it to th
 (``runner_type``; :class:`~lvseg.engine.runner.LvsegRunner` for a config that names none), which applies the run
 policy, so that a tool and ``RUNNERS.build(cfg)`` in a notebook behave the same. Mistakes the user can fix (a
 bad config, a ``--cfg-options`` key that nothing reads (:mod:`.config_keys`, checked before the config is
-merged), a refused or ill-fitting checkpoint, a NaN loss, a bad sample) end in ``error:`` lines, not a traceback.
+merged), a missing config or checkpoint file, a refused or ill-fitting checkpoint, a NaN loss, a bad sample) end
+in ``error:`` lines and exit status 2, not a traceback, unless ``--debug`` (:mod:`lvseg.utils.user_errors`).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import os.path as osp
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
@@ -23,6 +24,7 @@ from torch import distributed as dist
 
 from ..checkpoints.fit import CheckpointMismatchError
 from ..checkpoints.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
+from ..utils.user_errors import add_debug_argument, require_file, user_errors
 from .bad_samples import BadSampleError
 from .config_checks import ConfigError
 from .config_keys import check_overrides
@@ -37,7 +39,12 @@ PRETRAIN_EXAMPLE = 'train_cfg.max_epochs=4 train_dataloader.batch_size=64'
 TEST_EXAMPLE = 'test_dataloader.num_workers=2 model.test_cfg.mode=whole'
 
 
+PATHS_NOTE = ('Relative paths (the config, the checkpoint, --work-dir, --out, --show-dir and the paths given in '
+              '--cfg-options) are taken from the current directory.')
+
+
 def _common_args(parser: argparse.ArgumentParser, example: str) -> None:
+    parser.epilog = PATHS_NOTE
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE',
@@ -49,12 +56,14 @@ def _common_args(parser: argparse.ArgumentParser, example: str) -> None:
                         'files you trust; same as LVSEG_UNSAFE_LOAD=1)')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    add_debug_argument(parser)
 
 
 def _load_config(args: argparse.Namespace) -> Config:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     if args.unsafe_load:
         allow_unsafe_load()
+    require_file(args.config, 'config')
     cfg = Config.fromfile(args.config)
     check_overrides(cfg, args.cfg_options)
     cfg.launcher = args.launcher
@@ -67,18 +76,16 @@ def _load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn a bad config, a refused checkpoint, a NaN loss or a bad sample into a one-line-per-problem exit,
-    without a traceback (the NaN loss is also in the work dir's log)."""
-    try:
-        yield
-    except (ConfigError, UnsafeCheckpointError, UnreadableCheckpointError, CheckpointMismatchError,
-            NonFiniteLossError, BadSampleError) as error:
-        lines = str(error).splitlines()
-        if 'Original Traceback' in str(error):  # re-raised by a DataLoader worker: the original is the last line
-            lines = [lines[-1].split(f'{type(error).__name__}: ', 1)[-1]]
-        raise SystemExit('\n'.join(f'error: {line}' for line in lines)) from None
+# Mistakes a user can fix, besides those of lvseg.utils.user_errors (UserError, a missing file, ...).
+USER_ERRORS = (ConfigError, UnsafeCheckpointError, UnreadableCheckpointError, CheckpointMismatchError,
+               NonFiniteLossError, BadSampleError)
+
+
+def _user_errors() -> AbstractContextManager[None]:
+    """Turn a bad config, a missing file, a refused checkpoint, a NaN loss or a bad sample into ``error:`` lines
+    and exit status 2, without a traceback unless ``--debug`` (the NaN loss is also in the work dir's log); see
+    :mod:`lvseg.utils.user_errors`."""
+    return user_errors(*USER_ERRORS)
 
 
 def leave_process_group() -> None:
@@ -139,14 +146,13 @@ def test_main(argv: Sequence[str] | None = None) -> None:
     _common_args(parser, TEST_EXAMPLE)
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='directory for the predicted label maps (PNG), for offline evaluation')
-    parser.add_argument('--show-dir', help='directory for a picture of the prediction of every test image; a '
-                        'relative one lies in the work dir (they land in <show-dir>/vis_data/vis_image; '
-                        '--cfg-options default_hooks.visualization.interval=N draws every N-th batch instead)')
+    parser.add_argument('--show-dir', help='directory for a picture of the prediction of every test image (they land '
+                        'in <show-dir>/vis_data/vis_image; --cfg-options default_hooks.visualization.interval=N draws '
+                        'every N-th batch instead)')
     parser.add_argument('--tta', action='store_true', help='multi-scale + flip test-time augmentation')
     args = parser.parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     with _user_errors():
+        require_file(args.checkpoint, 'checkpoint')
         _run_test(_load_config(args), args)
     leave_process_group()
 
@@ -179,7 +185,7 @@ def _show_predictions(cfg: Config, args: argparse.Namespace) -> ShowDirReport:
     hook.draw = True
     if 'default_hooks.visualization.interval' not in args.cfg_options:
         hook.interval = 1
-    cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir)
+    cfg.visualizer.save_dir = osp.abspath(args.show_dir)  # as every path option: from the current directory
     return ShowDirReport(osp.join(cfg.visualizer.save_dir, 'vis_data', 'vis_image'), hook.interval)
 
 

@@ -15,11 +15,19 @@ runner adds to mmengine's:
 - every checkpoint read with :func:`lvseg.checkpoints.safe_load.load_checkpoint` (weights only), the files the
   LV-ViT authors released (mmseg 0.x segmentors, classifiers) converted as they load
   (:func:`lvseg.checkpoints.released.adapt_released_checkpoint`), and loaded into the model only if it fits
-  exactly: a missing, left-over or other-shaped tensor stops the run with one line naming the file and the
-  modules, unless ``load_strict=False`` is set on purpose (:meth:`load_checkpoint`);
+  exactly: a missing, left-over or other-shaped tensor stops the run with one line naming the file, what it holds
+  and the option that takes it (:func:`lvseg.checkpoints.fit.whole_model_misfit`, as ``tools/infer.py``), unless
+  ``load_strict=False`` is set on purpose (:meth:`load_checkpoint`);
+- ``--resume`` refuses in one line a file without a training state (a released or weights-only file: use
+  ``load_from``), and in a moved or copied work dir resumes from that dir's checkpoint, saying so
+  (:mod:`.resume_source`);
 - plain-dict optimizer parameter groups, which ``compile=True`` needs (:meth:`build_optim_wrapper`);
 - ``epoch`` and ``iter`` that read 0 without building a train loop (testing needs no training data);
 - the config's text formatted once, not at every log, dump and checkpoint (:mod:`.formatted_config`);
+- a console that shows one line for each of mmengine's long records (environment, config, hooks, the options
+  of each parameter), which the log file in the work dir keeps whole, and none of the third-party deprecation
+  records of :mod:`lvseg.utils.known_warnings` (:meth:`build_logger`, :meth:`dump_config`,
+  :meth:`build_optim_wrapper`; :mod:`.console_log`);
 - a warning when a segmentor trains from random initialisation.
 """
 from __future__ import annotations
@@ -27,24 +35,29 @@ from __future__ import annotations
 import os.path as osp
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from mmengine.config import Config
+from mmengine.dist import master_only
 from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.logging import MMLogger
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.runner import BaseLoop, Runner
 from mmengine.runner.checkpoint import load_state_dict
 from mmseg.registry import RUNNERS
 
-from ..checkpoints.fit import CheckpointMismatchError, state_dict_fit
+from ..checkpoints.fit import CheckpointMismatchError, whole_model_misfit
 from ..checkpoints.released import adapt_released_checkpoint
 from ..checkpoints.safe_load import load_checkpoint
+from ..checkpoints.whole_model import missing_training_state
 from ..utils.atomic_write import atomic_write_path
 from .config_checks import check_config
 from .config_keys import check_arguments
+from .console_log import parameter_groups_summary, quiet_logger
 from .device_fallbacks import init_cpu_process_group
 from .formatted_config import FormattedOnceConfig
+from .resume_source import latest_checkpoint
 from .run_policy import apply_run_policy
 
 MODULE_PREFIX = (r'^module\.', '')  # what DDP-wrapped checkpoints carry; mmengine strips it by default
@@ -58,6 +71,8 @@ class LvsegRunner(Runner):
     checkpoint must fill the model exactly; False loads what fits and logs what does not) and ``bad_samples``
     (see :mod:`lvseg.engine.bad_samples`).
     """
+
+    _resuming_from: str | None = None  # the file resume() is loading, for load_checkpoint's training-state check
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> LvsegRunner:
@@ -88,6 +103,21 @@ class LvsegRunner(Runner):
     def test(self) -> dict:
         check_config(self.cfg, splits=('test',))
         return super().test()
+
+    # ------------------------------------------------------------------ log
+    def build_logger(self, log_level: int | str = 'INFO', log_file: str | None = None, **kwargs) -> MMLogger:
+        """mmengine's logger (same arguments), whose console shows one line for each long record and which drops
+        known third-party deprecation records (:func:`.console_log.quiet_logger`); its log file keeps the rest
+        whole."""
+        return quiet_logger(super().build_logger(log_level, log_file, **kwargs))
+
+    @master_only
+    def dump_config(self) -> None:
+        """mmengine's (the config, run policy included, into the work dir, named as mmengine names it), then one
+        line saying where: the console shows it in place of the config (the log file holds both)."""
+        super().dump_config()
+        name = osp.basename(self.cfg.filename) if self.cfg.filename is not None else f'{self.timestamp}.py'
+        self.logger.info(f'config: {osp.join(self.work_dir, name)} (in full in the log file {self.logger.log_file})')
 
     # ------------------------------------------------------------------ progress
     @property
@@ -129,6 +159,31 @@ class LvsegRunner(Runner):
         with atomic_write_path(osp.join(out_dir, filename)) as part:
             super().save_checkpoint(out_dir, part.name, **arguments)
 
+    def load_or_resume(self) -> None:
+        """mmengine's, except that ``--resume`` without ``load_from`` takes the work dir's latest checkpoint by
+        :func:`.resume_source.latest_checkpoint`, which finds it also in a moved or copied work dir and says which
+        file it takes."""
+        if self._has_loaded:
+            return
+        if self._resume and self._load_from is None:
+            source, note = latest_checkpoint(self.work_dir)
+            if note:
+                self.logger.info(note)
+            if source is not None:
+                self.resume(source)
+                self._has_loaded = True
+            return
+        super().load_or_resume()
+
+    def resume(self, filename: str, resume_optimizer: bool = True, resume_param_scheduler: bool = True,
+               map_location: str | Callable = 'default') -> None:
+        """mmengine's, refusing in one line a file without a training state (see :meth:`load_checkpoint`)."""
+        self._resuming_from = filename
+        try:
+            super().resume(filename, resume_optimizer, resume_param_scheduler, map_location)
+        finally:
+            self._resuming_from = None
+
     def load_checkpoint(self, filename: str, map_location: str | Callable = 'cpu', strict: bool = False,
                         revise_keys: Sequence[tuple[str, str]] = (MODULE_PREFIX,)) -> dict:
         """Read ``filename`` safely and load it into the model if it fits exactly (see the module).
@@ -139,21 +194,29 @@ class LvsegRunner(Runner):
             CheckpointMismatchError: the checkpoint does not fit and ``load_strict`` is not False; the message
                 names the file and, by module, what is missing, left over or of another shape.
         """
-        checkpoint = adapt_released_checkpoint(load_checkpoint(filename, map_location), self.model, filename)
+        checkpoint = load_checkpoint(filename, map_location)
+        if not isinstance(checkpoint, Mapping):
+            raise CheckpointMismatchError(f'{filename}: expected a checkpoint dict, found a '
+                                          f'{type(checkpoint).__name__}')
+        if filename == self._resuming_from and missing_training_state(checkpoint):
+            raise CheckpointMismatchError(
+                f'{filename}: cannot resume from it: it holds no training state '
+                f'({", ".join(missing_training_state(checkpoint))} missing), as a released, converted or '
+                f'weights-only file does not; start from its weights with --cfg-options load_from={filename}, '
+                'without --resume')
+        checkpoint = adapt_released_checkpoint(checkpoint, self.model, filename)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         if isinstance(model, BaseTTAModel):  # --tta: the checkpoint is the wrapped segmentor's (as mmengine loads it)
             model = model.module
         state_dict = _revised(checkpoint.get('state_dict', checkpoint), revise_keys)
-        fit = state_dict_fit(model.state_dict(), state_dict)
-        if not fit.exact:
-            problem = f'{filename}: this checkpoint does not fit the model: {fit.summary()}'
-            if strict or self.cfg.get('load_strict', True):
-                raise CheckpointMismatchError(
-                    f'{problem}. Give the checkpoint of this config\'s model (pretraining or classification '
-                    'weights go to --cfg-options model.pretrained=PATH; an official mmseg 0.x segmentor through '
-                    'tools/convert_checkpoint.py), or load it partially on purpose with --cfg-options '
-                    'load_strict=False')
+        strict = strict or self.cfg.get('load_strict', True)
+        problem = whole_model_misfit(state_dict, model.state_dict(), filename, advice=(
+            "Give the checkpoint of this config's model, or load what fits on purpose with --cfg-options "
+            'load_strict=False'))
+        if problem:
+            if strict:
+                raise CheckpointMismatchError(problem)
             self.logger.warning(f'load_strict=False: loading the tensors that fit. {problem}')
         load_state_dict(model, state_dict, strict=False, logger=self.logger)
         self._has_loaded = True
@@ -162,19 +225,27 @@ class LvsegRunner(Runner):
 
     # ------------------------------------------------------------------ optimizer
     def build_optim_wrapper(self, optim_wrapper):
-        """mmengine's, with each optimizer's parameter groups as plain dicts.
+        """mmengine's, with each optimizer's parameter groups as plain dicts, and one line per optimizer that
+        counts its groups (:func:`.console_log.parameter_groups_summary`) when it is built here: the console
+        shows it in place of the constructor's ``paramwise_options`` lines (the log file holds both).
 
         mmengine 0.10.7's ``DefaultOptimWrapperConstructor`` puts the groups of ``paramwise_cfg`` into the
         optimizer's ``ConfigDict``, which makes each group a ``ConfigDict``; ``compile=True`` compiles the
         optimizer step too, and torch 2.14's dynamo cannot trace ``AdamW.step`` over such groups
         ("'UserDefinedDictVariable' object has no attribute 'items'"). The groups hold the same keys and values.
         """
+        already_built = isinstance(optim_wrapper, (OptimWrapper, OptimWrapperDict))
         built = super().build_optim_wrapper(optim_wrapper)
-        wrappers = built.values() if isinstance(built, OptimWrapperDict) else [built]
-        for wrapper in wrappers:
+        wrappers = built.items() if isinstance(built, OptimWrapperDict) else [(None, built)]
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        names = {id(param): name for name, param in model.named_parameters()}
+        for key, wrapper in wrappers:
             if isinstance(wrapper, OptimWrapper):
                 groups = wrapper.optimizer.param_groups
                 groups[:] = [dict(group) for group in groups]
+                if not already_built:
+                    label = 'optimizer' if key is None else f'optimizer[{key}]'
+                    self.logger.info(parameter_groups_summary(wrapper.optimizer, names, label))
         return built
 
 

@@ -321,3 +321,11 @@ def test_annotate_tool_with_a_token_labeling_checkpoint(images, tmp_path):
         logits = model.aux_head(tokens).transpose(1, 2).reshape(6, 5, 4, 6)
     torch.testing.assert_close(torch.stack([store.get(row) for row in range(6)]).float(),
                                topk_maps(logits).float(), atol=2e-3, rtol=1e-3)
+
+
+def test_an_unknown_timm_model_is_a_user_error_naming_the_closest(tmp_path):
+    from lvseg.annotator.dense import timm_annotator
+    from lvseg.utils.user_errors import UserError
+
+    with pytest.raises(UserError, match=r"^timm has no model 'dm_nfnet_f66': did you mean dm_nfnet_f6"):
+        timm_annotator('dm_nfnet_f66', tmp_path / 'never_read.pth')

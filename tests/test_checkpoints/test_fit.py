@@ -72,7 +72,9 @@ def test_test_tool_refuses_a_pretraining_checkpoint_and_the_right_one_tests(segm
     assert line.startswith(f'error: {wrong}: this checkpoint does not fit the model: ')
     assert 'decode_head (all ' in line and 'auxiliary_head (all ' in line and 'backbone.side_layers (' in line
     assert 'head (2 tensors), aux_head (2 tensors)' in line
-    assert 'load_strict=False' in line
+    assert 'it holds a classifier (backbone, head, aux_head)' in line
+    assert line.endswith(f'To fine-tune a segmentor from it, give it to tools/train.py as --cfg-options '
+                         f'model.pretrained={wrong}')
     assert 'Traceback' not in refused.stderr and not re.search(r'Iter\(test\).*mIoU', refused.stdout + refused.stderr)
 
     tested = run_tool('test.py', str(DEMO_CONFIG), str(segmentor_checkpoint), '--work-dir', str(tmp_path / 't2'),

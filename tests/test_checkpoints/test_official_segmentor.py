@@ -145,4 +145,5 @@ def test_convert_tool_refuses_a_file_of_another_depth_and_writes_nothing(tmp_pat
     result = run_tool('convert_checkpoint.py', str(src), str(dst), '--config', str(config), expect_failure=True)
     assert not dst.exists()
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith(f'error: {src}: does not fit the model of {config}: it holds an LV-ViT of depth 5')
+    assert lines[-1].startswith(f'error: {src}: this checkpoint does not fit the model: it holds an LV-ViT of depth 5')
+    assert f'Nothing written: {config} is not the config of this file' in lines[-1]

@@ -313,11 +313,11 @@ def test_t2t_vit_pretrains_with_token_labeling_then_fine_tunes_and_tests(imagene
     layer_type = f'model.backbone.arch.tokens_type={tokens_type}'
     trained = run_tool('train.py', seg_config, '--work-dir', str(tmp_path / 'seg'), *demo_overrides(ade_root, 2),
                        f'model.pretrained={pretrained}', layer_type)
-    report = re.search(r'loaded \d+ tensors .*; dropped (\[.*?\]); missing (\[.*?\]); unexpected (\[.*?\])',
-                       trained.stdout + trained.stderr)
-    assert report and report.group(3) == '[]'
+    report = re.search(r'loaded \d+ tensors .*; dropped \d+ \((.*?)\); missing (.*?); unexpected (\d+)',
+                       trained.stdout + trained.stderr)  # how many tensors, by top-level module
+    assert report and report.group(3) == '0'
     assert 'blocks' not in report.group(2) and 'patch_embed' not in report.group(2)
-    assert "'aux_head.weight'" in report.group(1)
+    assert 'aux_head' in {part.split()[0] for part in report.group(1).split(', ')}
     if tokens_type == 'performer':  # the pretrained random projection reached the segmentor and stayed fixed
         fine_tuned = load_checkpoint_file(tmp_path / 'seg/iter_2.pth')['state_dict']
         name = 'backbone.patch_embed.attention2.attn.w'

@@ -49,10 +49,17 @@ def assert_valid(config, options: list[str]) -> None:
     check_arguments(cfg)
 
 
-def exit_message(main, argv: list[str]) -> str:
+def exit_status(main, argv: list[str]) -> int:
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     return exit_.value.code
+
+
+def error_lines(main, argv: list[str], capsys) -> list[str]:
+    """The ``error:`` lines ``main(argv)`` printed on stderr, once it exited with status 2 (a user error)."""
+    capsys.readouterr()
+    assert exit_status(main, argv) == 2
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')]
 
 
 @pytest.mark.parametrize('tool, config', [('train', HEADLINE_CONFIG), ('test', HEADLINE_CONFIG),
@@ -60,31 +67,45 @@ def exit_message(main, argv: list[str]) -> str:
 def test_the_help_example_of_each_tool_is_valid_for_its_configs(tool, config, capsys, monkeypatch):
     monkeypatch.setenv('COLUMNS', '1000')  # one line per option: argparse would break '--cfg-options' at its hyphen
     main = getattr(import_tool(tool), f'{tool}_main')
-    assert exit_message(main, ['--help']) == 0
+    assert exit_status(main, ['--help']) == 0
     example = re.search(r'e\.g\. --cfg-options (.+?)$', capsys.readouterr().out, re.M).group(1).split()
     assert example and all('=' in option for option in example)
     assert_valid(config, example)
 
 
-def test_a_misspelt_key_stops_each_tool_before_anything_runs(tmp_path, monkeypatch):
-    """In this process: tools/train.py, tools/test.py and tools/pretrain.py exit with one line, and nothing was
-    written (the work dir is made by the first check that passes)."""
+def test_a_misspelt_key_stops_each_tool_before_anything_runs(tmp_path, monkeypatch, capsys):
+    """In this process: tools/train.py, tools/test.py and tools/pretrain.py exit with one line and status 2, and
+    nothing was written (the work dir is made by the first check that passes)."""
     monkeypatch.setenv('LOCAL_RANK', '0')
     work = ['--work-dir', str(tmp_path / 'work')]
     checkpoint = tmp_path / 'iter_4.pth'
     checkpoint.write_bytes(b'')  # never read: the options are checked first
-    assert exit_message(launch.train_main, [str(DEMO_CONFIG), *work, '--cfg-options', 'trian_cfg.max_iters=2']) \
-        == TRIAN_CFG
-    assert exit_message(launch.test_main, [str(DEMO_CONFIG), str(checkpoint), *work, '--cfg-options',
-                                           'model.pretrianed=None']) == PRETRIANED
-    assert exit_message(import_tool('pretrain').pretrain_main, [str(PRETRAIN_DEMO_CONFIG), *work, '--cfg-options',
-                                                               'train_cfg.max_iters=4']) == MAX_ITERS
+    assert error_lines(launch.train_main, [str(DEMO_CONFIG), *work, '--cfg-options', 'trian_cfg.max_iters=2'],
+                       capsys) == [TRIAN_CFG]
+    assert error_lines(launch.test_main, [str(DEMO_CONFIG), str(checkpoint), *work, '--cfg-options',
+                                          'model.pretrianed=None'], capsys) == [PRETRIANED]
+    assert error_lines(import_tool('pretrain').pretrain_main, [str(PRETRAIN_DEMO_CONFIG), *work, '--cfg-options',
+                                                              'train_cfg.max_iters=4'], capsys) == [MAX_ITERS]
     assert not (tmp_path / 'work').exists()
+
+
+def test_infer_and_get_flops_check_their_options_too(ade_root, tmp_path, monkeypatch, capsys):
+    """The other tools that take --cfg-options refuse a misspelt key with the same line, before building a model."""
+    checkpoint = tmp_path / 'iter_4.pth'
+    checkpoint.write_bytes(b'')  # never read: the options are checked first
+    image = str(next((ade_root / 'images/validation').iterdir()))
+    for tool, arguments in (('infer', [str(DEMO_CONFIG), str(checkpoint), image, '--out-dir', str(tmp_path / 'out')]),
+                            ('analysis/get_flops', [str(DEMO_CONFIG), '--shape', '128'])):
+        monkeypatch.setattr('sys.argv', [tool, *arguments, '--cfg-options', 'model.pretrianed=None'])
+        capsys.readouterr()
+        assert exit_status(lambda argv: import_tool(tool).main(), []) == 2
+        assert [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')] == [PRETRIANED]
+    assert not (tmp_path / 'out').exists()
 
 
 @pytest.mark.slow
 def test_each_tool_prints_one_error_line_without_a_traceback(ade_root, imagenet_root, tmp_path):
-    """The tools as a user runs them, with the options of a real run and one misspelt key: exit status 1, one
+    """The tools as a user runs them, with the options of a real run and one misspelt key: exit status 2, one
     ``error:`` line, no traceback, no iteration (the checkpoint typo used to surface at the first save)."""
     checkpoint = tmp_path / 'iter_4.pth'
     checkpoint.write_bytes(b'')
@@ -98,7 +119,7 @@ def test_each_tool_prints_one_error_line_without_a_traceback(ade_root, imagenet_
     for line, command in runs.items():
         result = run_tool(*command, '--work-dir', str(tmp_path / command[0]), expect_failure=True)
         output = result.stdout + result.stderr
-        assert result.returncode == 1
+        assert result.returncode == 2
         assert [text for text in output.splitlines() if text.startswith('error:')] == [line]
         assert 'Traceback' not in output and 'Iter(' not in output and 'Epoch(' not in output
         assert not (tmp_path / command[0]).exists()
@@ -140,16 +161,57 @@ def demo_sh_runs() -> list[tuple[str, str, list[str]]]:
     return runs
 
 
-def test_show_dir_draws_every_test_image_unless_the_options_set_an_interval(tmp_path):
+def test_show_dir_draws_every_test_image_unless_the_options_set_an_interval(tmp_path, monkeypatch):
     """The ADE20K configs keep mmseg's SegVisualizationHook at its default, a picture of every 50th batch: with
-    --show-dir tools/test.py draws them all, or every N-th with --cfg-options default_hooks.visualization.interval=N."""
+    --show-dir tools/test.py draws them all, or every N-th with --cfg-options default_hooks.visualization.interval=N.
+    A relative --show-dir is taken from the current directory, as every path option (not from the work dir)."""
+    monkeypatch.chdir(tmp_path)
     for options, interval in (({}, 1), ({'default_hooks.visualization.interval': 5}, 5)):
         cfg = Config.fromfile(HEADLINE_CONFIG)
         assert 'interval' not in cfg.default_hooks.visualization
         cfg.merge_from_dict(options)
-        cfg.work_dir = str(tmp_path)
+        cfg.work_dir = str(tmp_path / 'work')
         report = launch._show_predictions(cfg, argparse.Namespace(show_dir='pictures', cfg_options=options))
         assert cfg.default_hooks.visualization == dict(type='SegVisualizationHook', draw=True, interval=interval,
                                                        _scope_='mmseg')
         assert cfg.visualizer.save_dir == str(tmp_path / 'pictures')
         assert (report.folder, report.interval) == (str(tmp_path / 'pictures/vis_data/vis_image'), interval)
+
+
+def documented_commands() -> list[tuple[str, str, list[str]]]:
+    """``(where, config, --cfg-options)`` of every command in README.md and docs/*.md that runs train, test or
+    pretrain (or their dist_ scripts) with --cfg-options; a ``CONFIG`` placeholder stands for the tool's headline
+    config."""
+    placeholder = {'train': HEADLINE_CONFIG, 'test': HEADLINE_CONFIG, 'pretrain': PRETRAIN_CONFIG}
+    commands = []
+    for page in [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md'))]:
+        text = page.read_text().replace('\\\n', ' ')
+        spans = re.findall(r'```[a-z]*\n(.*?)```', text, re.S) + [  # inline code may wrap: one line
+            span.replace('\n', ' ') for span in re.findall(r'(?<!`)`([^`]+)`(?!`)', text)]
+        for span in spans:
+            for found in re.finditer(r'tools/(?:dist_)?(train|test|pretrain)\.(?:py|sh) (\S+\.py|CONFIG)([^\n]*)',
+                                     span):
+                words = found.group(3).split('#')[0].split()
+                if '--cfg-options' not in words:
+                    continue
+                options = []
+                for word in words[words.index('--cfg-options') + 1:]:
+                    if '=' not in word:
+                        break
+                    options.append(word)
+                config = placeholder[found.group(1)] if found.group(2) == 'CONFIG' else REPO / found.group(2)
+                commands.append((f'{page.name}: {found.group(0)[:60]}', config, options))
+    return commands
+
+
+def test_every_documented_command_s_options_pass_on_its_config():
+    """The --cfg-options of the README's and the docs' commands (the label-store switch among them) are valid."""
+    commands = documented_commands()
+    assert any({'train_dataloader.dataset.label_store=label_store/train',
+                'train_dataloader.dataset.label_map_root=None'} <= set(options) for _, _, options in commands)
+    for where, config, options in commands:
+        assert options, where
+        try:
+            assert_valid(config, options)
+        except SystemExit as error:
+            pytest.fail(f'{where}: {error}')

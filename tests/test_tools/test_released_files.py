@@ -1,9 +1,8 @@
 """The released files through tools/convert_checkpoint.py and tools/test.py, on generated data (slow).
 
 Files in the official layouts (random tensors): a tiny UperNet + LV-ViT segmentor with the LV-ViT-S evaluation
-config at tiny sizes, and an LV-ViT-T classifier with its own evaluation config as it is. ``tools/test.py`` on a
-released file as it is needs ``LvsegRunner.load_checkpoint`` to call
-``lvseg.checkpoints.adapt_released_checkpoint`` on what it read: those tests are expected to fail until it does.
+config at tiny sizes, and an LV-ViT-T classifier with its own evaluation config as it is. ``tools/test.py`` takes a
+released file as it is (``LvsegRunner.load_checkpoint`` converts it) and prints what the converted file gives.
 """
 import re
 

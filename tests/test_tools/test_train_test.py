@@ -25,10 +25,11 @@ def test_train_test_and_resume(ade_root, tmp_path):
     sparse.write_text(f"_base_ = ['{DEMO_CONFIG}']\ndefault_hooks = dict(visualization=dict(interval=50))\n")
     elsewhere = [f'{split}_dataloader.dataset.data_root={tmp_path / "absent"}' for split in ('train', 'val')]
     tested = run_tool('test.py', str(sparse), str(work / 'iter_4.pth'), '--work-dir', str(tmp_path / 'test'),
-                      '--out', str(tmp_path / 'pred'), '--show-dir', 'pictures', *demo_overrides(ade_root), *elsewhere)
+                      '--out', str(tmp_path / 'pred'), '--show-dir', str(tmp_path / 'pictures'), *demo_overrides(ade_root),
+                      *elsewhere)
     assert re.search(r'Iter\(test\).*mIoU: \d+\.\d+', tested.stdout + tested.stderr)
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 2
-    pictures = tmp_path / 'test/pictures/vis_data/vis_image'
+    pictures = tmp_path / 'pictures/vis_data/vis_image'
     assert f'--show-dir: 2 pictures, one per test image, go to {pictures}' in tested.stdout + tested.stderr
     assert len(list(pictures.glob('*.png'))) == 2
 

@@ -2,7 +2,8 @@
 
 mmseg 1.2.2's own get_flops.py crashes ("input_shape and inputs cannot be both set"); this one counts with
 mmengine's ``FlopAnalyzer`` plus a handle for fused attention (see ``lvseg/analysis/flops.py``): one
-multiply-add = 1 FLOP.
+multiply-add = 1 FLOP. A missing config or a config error ends in ``error:`` lines and exit status 2 (``--debug``:
+the traceback).
 """
 import argparse
 
@@ -14,16 +15,26 @@ from mmseg.registry import MODELS
 
 import lvseg  # noqa: F401
 from lvseg.analysis.flops import count_flops_and_params
+from lvseg.engine.config_keys import check_overrides
+from lvseg.engine.launch import USER_ERRORS
+from lvseg.utils.known_warnings import ignore_known_warnings
+from lvseg.utils.user_errors import add_debug_argument, require_file, user_errors
 
 
+@user_errors(*USER_ERRORS)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
     parser.add_argument('--shape', type=int, nargs='+', default=[512, 512], help='input H [W]')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={}, metavar='KEY=VALUE',
+                        help='override config keys (each must be in the config, or an argument of what its dict '
+                        'builds), e.g. --cfg-options model.backbone.img_size=640')
+    add_debug_argument(parser)
     args = parser.parse_args()
 
+    require_file(args.config, 'config')
     cfg = Config.fromfile(args.config)
+    check_overrides(cfg, args.cfg_options)
     cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     # SyncBN has no CPU kernel; BN costs the same.
@@ -35,4 +46,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
+    ignore_known_warnings()
     main()

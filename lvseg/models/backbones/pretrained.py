@@ -1,22 +1,38 @@
 """Loading converted checkpoint weights into a backbone, with one report of what was and was not loaded."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import torch
 from mmengine.logging import print_log
 
 from ...checkpoints.fit import CheckpointMismatchError, state_dict_fit
+from ...checkpoints.released import convert_released_checkpoint
 from ...checkpoints.safe_load import load_checkpoint
 
 BN_COUNTER = 'num_batches_tracked'  # a BatchNorm step counter, not a weight: files saved without it still fit
 
 
 def read_checkpoint(checkpoint: str | Mapping, source: str | None = None) -> tuple[Mapping, str]:
-    """``(loaded checkpoint, its name for messages)`` from a file path or an already loaded checkpoint."""
+    """``(loaded checkpoint, its name for messages)`` from a file path or an already loaded checkpoint, a file the
+    LV-ViT authors released in lvseg's keys (:func:`lvseg.checkpoints.released.convert_released_checkpoint`).
+
+    Every kind of file serves as a backbone's initialisation: backbone weights as they are, and the backbone of a
+    classifier or of a segmentor (its heads dropped by the backbone's converter), official or lvseg's.
+
+    Raises:
+        CheckpointMismatchError: the file is not a checkpoint dict.
+    """
     if isinstance(checkpoint, str):
-        return load_checkpoint(checkpoint, map_location='cpu'), checkpoint
-    return checkpoint, source or 'the given checkpoint'
+        checkpoint, source = load_checkpoint(checkpoint, map_location='cpu'), checkpoint
+    source = source or 'the given checkpoint'
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointMismatchError(f'{source}: expected a checkpoint dict, found a {type(checkpoint).__name__}')
+    try:
+        return convert_released_checkpoint(checkpoint), source
+    except ValueError:  # an official layout with tensors that have no place: the backbone's fit check names them all
+        return checkpoint, source
 
 
 def load_converted(backbone: torch.nn.Module, state_dict: dict[str, torch.Tensor], dropped: list[str], source: str,
@@ -47,5 +63,11 @@ def load_converted(backbone: torch.nn.Module, state_dict: dict[str, torch.Tensor
     incompatible = backbone.load_state_dict(state_dict, strict=False)
     report = dict(dropped=dropped, missing=incompatible.missing_keys, unexpected=incompatible.unexpected_keys)
     print_log(f'{type(backbone).__name__}: loaded {len(state_dict)} tensors from {source}; ' +
-              '; '.join(f'{kind} {keys}' for kind, keys in report.items()), logger='current')
+              '; '.join(f'{kind} {_count_by_module(keys)}' for kind, keys in report.items()), logger='current')
     return report
+
+
+def _count_by_module(keys: Sequence[str]) -> str:
+    """``'0'``, or ``'130 (decode_head 98, auxiliary_head 32)'``: how many keys, by top-level module."""
+    by_module = Counter(key.split('.')[0] for key in keys)
+    return f'{len(keys)}' + (f' ({", ".join(f"{m} {n}" for m, n in by_module.items())})' if keys else '')
