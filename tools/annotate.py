@@ -27,7 +27,8 @@ from mmengine.dist import get_dist_info, init_dist, is_distributed
 
 import lvseg  # noqa: F401  (registers lvseg's models for --config)
 from lvseg.annotator.dense import TOKEN_LABELING_HEADS, timm_annotator, token_labeling_annotator
-from lvseg.annotator.run import BAD_SAMPLE_POLICIES, NORMALIZATIONS, Preprocessing, annotate, folder_labels
+from lvseg.annotator.run import NORMALIZATIONS, Preprocessing, annotate, folder_labels
+from lvseg.datasets import bad_sample
 from lvseg.datasets.imagenet import list_image_keys
 from lvseg.datasets.label_store import LabelStoreError
 from lvseg.engine.device_fallbacks import gpu_has_native_bf16, init_cpu_process_group
@@ -66,7 +67,7 @@ def parse_args() -> argparse.Namespace:
                         help='stop after this many images per process; run again to continue')
     parser.add_argument('--launcher', choices=('none', 'pytorch'), default='none',
                         help='pytorch: one process per rank under torchrun')
-    parser.add_argument('--bad-samples', choices=BAD_SAMPLE_POLICIES, default='error',
+    parser.add_argument('--bad-samples', choices=bad_sample.POLICIES, default='error',
                         help='an image that cannot be decoded: error (default) stops naming it; skip leaves its row '
                         'unwritten, so the store stays incomplete until it is replaced and the command run again')
     parser.add_argument('--max-skipped', type=int, default=100, metavar='N',

@@ -77,7 +77,7 @@ offline_install() {
   local what=$1 plan
   shift
   plan=$("$PY" "$TOOLS/wheelhouse.py" plan "$WHEELHOUSE" "$@") ||
-    fail "$what" "the wheelhouse lacks what the line above names: make it again ('make wheelhouse', README: GPU clusters without internet)"
+    fail "$what" "the wheelhouse lacks what the line above names: make it again ('make wheelhouse', docs/get_started.md#gpu-clusters-without-internet)"
   if [ -n "$plan" ]; then
     local wheels
     mapfile -t wheels <<<"$plan"

@@ -6,8 +6,8 @@ A map ``(2, k, h, w)`` (docs/method.md#label-map-geometry) tiles its whole image
 over the image with opacity = that class's softmax probability over all ``K`` classes, the classes outside
 the top k at logit 0 (as :func:`~lvseg.models.classifiers.token_labels.dense_token_targets` makes token labels). A
 legend below the image names the most frequent top classes. Class ``c`` always has the colour of class ``c``
-of lvseg's synthetic data (:func:`~lvseg.demo.synthetic.class_appearances`: hues spaced by the golden
-ratio), so the demo's pictures show each class in its own colour.
+(:mod:`.palette`: hues spaced by the golden ratio), in which lvseg's synthetic data paints class ``c`` too, so the
+demo's pictures show each class in its own colour.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 
 from ..datasets.label_store import LabelStore
-from ..demo.palette import palette
 from ..utils.user_errors import UserError
+from .palette import palette
 
 PICTURE_WIDTH = 448  # pixels; every picture's image is resized to this width, its aspect ratio kept
 LEGEND_ENTRIES = 4  # most frequent top classes listed below a picture

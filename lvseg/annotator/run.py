@@ -31,7 +31,7 @@ writes the row again.
 
 An image that cannot be decoded (a corrupt or empty file, or not an image) is a bad image; the images are
 decoded in the data loader's workers, which report it instead of raising, and the policy ``bad_samples``
-decides in this process, as training's ``bad_samples`` does (``lvseg.engine.bad_samples``): ``'error'``
+decides in this process, as training's ``bad_samples`` does (:mod:`lvseg.datasets.bad_sample`): ``'error'``
 (default) writes the batch's good images, then stops with :class:`BadImageError` naming the file; ``'skip'``
 logs each bad image once, goes on, and stops once more than ``max_skipped`` were skipped (in this process).
 A skipped image's row stays unwritten, so the store stays incomplete and its readers (pretraining's included)
@@ -58,6 +58,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ..datasets.bad_sample import POLICIES
 from ..datasets.imagenet import ImageNetTokenLabelDataset, image_key, list_image_keys
 from ..datasets.label_store import INDICES_FILE, SCORES_FILE, LabelStore, LabelStoreWriter
 from ..evaluation.topk_accuracy import TopKAccuracy
@@ -72,7 +73,6 @@ NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     'tf-lite': ((127.0,) * 3, (128.0,) * 3),
 }
 _PRINT_EVERY = 10.0  # seconds between progress lines without tqdm
-BAD_SAMPLE_POLICIES = ('error', 'skip')  # as training's bad_samples (lvseg.engine.bad_samples.POLICIES)
 # The unit the rank blocks align to: 4 KiB, the page size of x86-64 and of most arm64 kernels. A fixed number,
 # not mmap.PAGESIZE, so that every rank of a run over mixed machines computes the same blocks.
 PAGE_BYTES = 4096
@@ -256,8 +256,8 @@ def annotate(annotator: DenseAnnotator, image_root: str | os.PathLike, store_roo
     Raises:
         BadImageError: an image cannot be decoded (``'error'``), or more than ``max_skipped`` (``'skip'``).
     """
-    if bad_samples not in BAD_SAMPLE_POLICIES:
-        raise ValueError(f'bad_samples must be one of {BAD_SAMPLE_POLICIES}, got {bad_samples!r}')
+    if bad_samples not in POLICIES:
+        raise ValueError(f'bad_samples must be one of {POLICIES}, got {bad_samples!r}')
     rank, world_size = get_dist_info()
     keys = list_image_keys(image_root)
     annotator = annotator.to(device).eval()

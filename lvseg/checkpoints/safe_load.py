@@ -27,6 +27,8 @@ import torch
 from mmengine.logging import print_log
 from mmengine.logging.history_buffer import HistoryBuffer
 
+from ..utils.compat import history_buffer_statistics
+
 UNSAFE_LOAD_ENV = 'LVSEG_UNSAFE_LOAD'
 # How a torch.save file begins: a zip archive (torch >= 1.6), or a pickle of protocol >= 2 (the legacy format).
 ZIP_MAGIC, PICKLE_PROTO = b'PK\x03\x04', b'\x80'
@@ -52,10 +54,12 @@ def allow_unsafe_load() -> None:
 
 
 def _numpy_pickle_globals() -> list:
-    """The numpy callables and classes that a pickled ndarray, dtype or scalar refers to."""
+    """The numpy callables and classes that a pickled ndarray, dtype or scalar refers to: the classes, and the
+    functions that rebuild an array and a scalar, taken from what an array and a scalar give pickle
+    (``__reduce__``), so that no private numpy module is named."""
     dtype_classes = {type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGSUV'} | {type(np.dtype('O'))}
-    return [np.ndarray, np.dtype, np._core.multiarray._reconstruct, np._core.multiarray.scalar,
-            *sorted(dtype_classes, key=lambda cls: cls.__name__)]
+    rebuilders = [np.zeros(1).__reduce__()[0], np.float64(0).__reduce__()[0]]
+    return [np.ndarray, np.dtype, *rebuilders, *sorted(dtype_classes, key=lambda cls: cls.__name__)]
 
 
 def _history_buffer_statistic(owner: type, name: str):
@@ -64,10 +68,11 @@ def _history_buffer_statistic(owner: type, name: str):
     A ``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer, 'mean')``; allowing the real
     ``getattr`` would let a checkpoint reach any attribute of any allowed object.
     """
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    statistics = history_buffer_statistics()
+    if owner is HistoryBuffer and name in statistics:
         return getattr(owner, name)
     raise pickle.UnpicklingError(f'checkpoint asks for getattr({owner!r}, {name!r}); lvseg allows getattr only '
-                                 f'for HistoryBuffer statistics {sorted(HistoryBuffer._statistics_methods)}')
+                                 f'for HistoryBuffer statistics {sorted(statistics)}')
 
 
 @contextmanager
@@ -81,7 +86,6 @@ def checkpoint_safe_globals() -> Iterator[None]:
     checkpoints, stores its ``argparse.Namespace``. Rather than unpickle anything (``weights_only=False``), admit
     exactly these data-only types, and a ``getattr`` restricted to the HistoryBuffer statistics.
     """
-    HistoryBuffer()  # registers the default statistics (min, max, current, mean) on the class
     with torch.serialization.safe_globals([HistoryBuffer, argparse.Namespace, *_numpy_pickle_globals(),
                                            (_history_buffer_statistic, 'builtins.getattr')]):
         yield

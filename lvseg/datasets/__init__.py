@@ -1,5 +1,6 @@
 """Datasets for lvseg, registered in mmseg's ``DATASETS``: ImageNet with token-label maps, the packed label store,
 the transforms that record crop, flip and affine."""
+from .bad_sample import BadSampleError
 from .class_file import ClassFileSegDataset
 from .device_augment import DeviceTokenLabelAugment
 from .eval_transforms import ResizeShorterSide
@@ -16,6 +17,7 @@ from .token_label_transforms import (
 )
 
 __all__ = [
+    'BadSampleError',
     'ClassFileSegDataset',
     'DeviceTokenLabelAugment',
     'ImageNetTokenLabelDataset',

@@ -1,6 +1,7 @@
 """A segmentation dataset in ADE20K's folder layout whose class names come from a text file."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from mmseg.datasets import BaseSegDataset
@@ -24,5 +25,18 @@ class ClassFileSegDataset(BaseSegDataset):
             if not path.is_file():
                 raise FileNotFoundError(f'{path}: no class-name file (one name per line); set data_root to the '
                                         'dataset folder or give metainfo=dict(classes=(...))')
-            metainfo['classes'] = tuple(name.strip() for name in path.read_text().splitlines() if name.strip())
+            metainfo['classes'] = _class_names(path)
         super().__init__(metainfo=metainfo, data_root=data_root, **kwargs)
+
+    @classmethod
+    def count_classes(cls, cfg: Mapping) -> tuple[int, str] | None:
+        """How many classes a data set of config ``cfg`` (this class's arguments; ``metainfo.classes`` aside) has,
+        and the file that says so, without building it; None without the file (the data set then raises its own
+        clear error). For the config checks (:mod:`lvseg.engine.config_checks`)."""
+        path = Path(cfg.get('data_root') or '.') / cfg.get('classes_file', 'classes.txt')
+        return (len(_class_names(path)), str(path)) if path.is_file() else None
+
+
+def _class_names(path: Path) -> tuple[str, ...]:
+    """The class names of a class-name file: one per line, in label order; blank lines skipped."""
+    return tuple(name.strip() for name in path.read_text().splitlines() if name.strip())

@@ -25,10 +25,9 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
-from ..engine.bad_samples import SKIPPED_KEY, BadSampleError
+from .bad_sample import SKIPPED_KEY, BadSampleError
 from .image_bytes import image_header
 
-UNDECODABLE_POLICIES = ('error', 'skip')
 _DEPRECATION = 'The image decoding and encoding capabilities of TorchVision are deprecated'  # 0.29: TorchCodec
 NVJPEG_DEVICES = ('cuda',)  # device types on which torchvision's decode_jpeg decodes (nvjpeg)
 # The paths by which decode_images decodes an image, the keys of DecodeStats: on a GPU, nvjpeg for the batch or for
@@ -190,9 +189,9 @@ def _last_line(error: Exception) -> str:
 
 def replace_undecodable(images: list[Tensor | None], data_samples: list[BaseDataElement], problems: dict[int, str],
                         policy: str) -> None:
-    """Apply the bad-sample ``policy`` (:mod:`lvseg.engine.bad_samples`) to images that could not be decoded.
+    """Apply the bad-sample ``policy`` (:mod:`lvseg.datasets.bad_sample`) to images that could not be decoded.
 
-    ``'error'``: raise :class:`~lvseg.engine.bad_samples.BadSampleError` naming the files. ``'skip'``: put in
+    ``'error'``: raise :class:`~lvseg.datasets.bad_sample.BadSampleError` naming the files. ``'skip'``: put in
     place of each a copy of the next decodable sample of the batch (image and data sample), its metainfo
     ``skipped_bad_samples`` naming the bad file, for ``SkippedSamplesHook`` to log and count; ``images`` and
     ``data_samples`` are changed in place. Raises if no sample of the batch decodes.

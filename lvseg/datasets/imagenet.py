@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from mmengine.dataset import BaseDataset
@@ -95,21 +95,46 @@ class ImageNetTokenLabelDataset(PerSampleSeeding, BaseDataset):
         self.label_map_root = _under(data_root, label_map_root)
         self.label_store = _under(data_root, label_store)
         self.missing_label_map = missing_label_map
+        self.wnids: tuple[str, ...] | None = None  # the classes, once the data list is built
         super().__init__(ann_file='', metainfo=metainfo, data_root=data_root,
                          data_prefix=data_prefix if data_prefix is not None else dict(img_path='train'),
                          pipeline=list(pipeline), test_mode=test_mode, **kwargs)
+
+    @property
+    def metainfo(self) -> dict:
+        """``BaseDataset``'s meta information (a copy), with ``classes``: the wnids in class order, once the data
+        list is built."""
+        metainfo = super().metainfo
+        if self.wnids is not None:
+            metainfo['classes'] = self.wnids
+        return metainfo
+
+    @classmethod
+    def count_classes(cls, cfg: Mapping) -> tuple[int, str] | None:
+        """How many classes a data set of config ``cfg`` (this class's arguments) has, and where the number comes
+        from (``classes_file``, or the class folders), without building it; None when the file or the folders are
+        missing (the data set then raises its own clear error). For the config checks
+        (:mod:`lvseg.engine.config_checks`)."""
+        data_root = cfg.get('data_root')
+        classes_file = _under(data_root, cfg.get('classes_file'))
+        if classes_file is not None:
+            return (len(_wnids_in(classes_file)), str(classes_file)) if classes_file.is_file() else None
+        image_root = _under(data_root, (cfg.get('data_prefix') or {}).get('img_path', 'train'))
+        try:
+            return len(_class_folders(image_root)), f'the class folders of {image_root}'
+        except FileNotFoundError:
+            return None
 
     def load_data_list(self) -> list[dict]:
         """Scan the class folders; set ``metainfo['classes']``; check the token-label maps (see the class)."""
         image_root = Path(self.data_prefix['img_path'])
         folders = _class_folders(image_root)
-        wnids = self._class_map(folders) if self.classes_file else folders
-        self._metainfo['classes'] = tuple(wnids)
+        self.wnids = tuple(self._class_map(folders) if self.classes_file else folders)
         store_keys = self._label_store_keys()
         data_list: list[dict] = []
         missing: list[tuple[Path, str]] = []  # (image, the map it needs)
         present_folders = set(folders)
-        for class_index, wnid in enumerate(wnids):
+        for class_index, wnid in enumerate(self.wnids):
             if wnid not in present_folders:
                 continue
             images = _images(image_root / wnid)
@@ -142,7 +167,7 @@ class ImageNetTokenLabelDataset(PerSampleSeeding, BaseDataset):
         """The wnids of ``classes_file`` in line order, checked against the class ``folders``."""
         if not self.classes_file.is_file():
             raise FileNotFoundError(f'{self.classes_file}: no class-map file (one wnid per line)')
-        wnids = [line.split()[0] for line in self.classes_file.read_text().splitlines() if line.strip()]
+        wnids = _wnids_in(self.classes_file)
         duplicates = sorted(wnid for wnid, count in Counter(wnids).items() if count > 1)
         if duplicates:
             raise ValueError(f'{self.classes_file}: wnids listed more than once: {duplicates[:_EXAMPLES]}')
@@ -197,6 +222,11 @@ def _under(data_root: str | None, path: str | None) -> Path | None:
     if path is None:
         return None
     return Path(data_root or '') / path
+
+
+def _wnids_in(classes_file: Path) -> list[str]:
+    """The wnids of a class-map file in line order: the first word of each line, blank lines skipped."""
+    return [line.split()[0] for line in classes_file.read_text().splitlines() if line.strip()]
 
 
 def _class_folders(image_root: Path) -> list[str]:

@@ -91,7 +91,7 @@ def resize(image: Image.Image, size: tuple[int, int], resample: int) -> Image.Im
     """``image.resize(size, resample)``; an RGB image's bilinear or bicubic resampling by torch's uint8 kernels.
 
     torch's antialiased uint8 resampling follows PIL's (same kernels, support and borders) and is vectorized,
-    several times as fast as PIL's for the crops of a 224-pixel random-resized crop (README, "Data pipeline"),
+    several times as fast as PIL's for the crops of a 224-pixel random-resized crop (docs/performance.md#data-pipeline),
     within 2 grey levels of PIL's (rounding). Other filters and modes are PIL's own.
 
     Args:

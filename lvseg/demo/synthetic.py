@@ -7,7 +7,8 @@ with exact masks.
 Class ``k`` (0-based index; label ``k + 1`` on disk) has one appearance that depends on ``k`` alone, not on
 ``K`` nor on the seed, so datasets written with other class counts or seeds share their classes:
 
-- a hue, spaced by the golden ratio from the hues of classes ``0..k-1``;
+- a hue, spaced by the golden ratio from the hues of classes ``0..k-1`` (the token-label pictures' colour of
+  class ``k``, :mod:`lvseg.annotator.palette`);
 - a texture from :data:`TEXTURES` at a class-specific orientation (degrees) and period (pixels).
 
 Each image jitters every class's hue, brightness, texture phase, period and orientation, and adds pixel
@@ -28,16 +29,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..annotator.palette import BRIGHTNESS, SATURATION, class_hue, hue_rgb
+
 TEXTURES = ('stripes', 'checker', 'dots', 'waves', 'rings')
 TEXTURE_PERIODS = (4.0, 6.0, 9.0)  # pixels; class k has TEXTURE_PERIODS[k % 3]
 SHAPE_KINDS = ('ellipse', 'rectangle', 'triangle', 'polygon')
 
 _HUE_NAMES = ('red', 'orange', 'yellow', 'lime', 'green', 'spring', 'cyan', 'azure', 'blue', 'violet',
               'magenta', 'rose')  # 30 degrees (15 OpenCV hue units) apart, starting at red
-_GOLDEN_RATIO = (math.sqrt(5) - 1) / 2  # multiples of it modulo 1 are well-spread hues for any K
 _GOLDEN_ANGLE = 180 * (3 - math.sqrt(5))  # degrees (about 137.5): well-spread texture orientations
-_SATURATION = 200  # 0..255
-_BRIGHTNESS = 225  # grey level of a texture's bright phase, before jitter
 _CONTRAST = 0.5  # a texture's dark phase is (1 - _CONTRAST) times as bright as its bright phase
 _HORIZON_AMPLITUDE = 0.06  # of the image height: how much the boundary between background classes waves
 _OBJECT_CENTRE_JITTER = 0.1  # of the shorter side: how far an ImageNet-style object strays from the centre
@@ -69,8 +69,7 @@ class ClassAppearance:
     @property
     def rgb(self) -> tuple[int, int, int]:
         """The class's colour at its texture's bright phase, RGB 0..255 (for palettes)."""
-        rgb = colorsys.hsv_to_rgb(self.hue / 180, _SATURATION / 255, _BRIGHTNESS / 255)
-        return tuple(round(255 * c) for c in rgb)
+        return hue_rgb(self.hue)
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ def class_appearances(num_classes: int) -> tuple[ClassAppearance, ...]:
     appearances: list[ClassAppearance] = []
     taken: set[str] = set()
     for k in range(num_classes):
-        hue = 180 * (k * _GOLDEN_RATIO % 1)
+        hue = class_hue(k)
         texture = TEXTURES[k % len(TEXTURES)]
         name = f'{_HUE_NAMES[round(hue / 15) % len(_HUE_NAMES)]}-{texture}'
         if name in taken:
@@ -429,8 +428,9 @@ def _texture(rng: np.random.Generator, appearance: ClassAppearance, grid: np.nda
     v = (y * math.cos(angle) - x * math.sin(angle)) / period  # periods, along the stripes
     pattern = _PATTERNS[appearance.texture](u, v)  # (H, W) in 0..1
     hue = (appearance.hue + rng.uniform(-spec.hue_jitter, spec.hue_jitter)) % 180
-    brightness = _BRIGHTNESS * (1 + rng.uniform(-spec.brightness_jitter, spec.brightness_jitter))
-    rgb = colorsys.hsv_to_rgb(hue / 180, _SATURATION / 255, 1)
+    # the bright phase is the class's palette colour (BRIGHTNESS), before jitter
+    brightness = BRIGHTNESS * (1 + rng.uniform(-spec.brightness_jitter, spec.brightness_jitter))
+    rgb = colorsys.hsv_to_rgb(hue / 180, SATURATION / 255, 1)
     value = brightness * (1 - _CONTRAST + _CONTRAST * pattern)
     return value[..., None] * np.array(rgb[::-1], np.float32)
 

@@ -19,7 +19,8 @@ Policies (config key ``bad_samples``): ``policy='error'`` (default) stops at the
 files named; ``policy='skip'`` (training data only: validation and test always stop) replaces a bad training
 sample by the next good one (in index order), and :class:`SkippedSamplesHook` logs each bad sample once, sums
 up the skips per epoch, and stops the run once more than ``max_skipped`` distinct samples were skipped
-(counted per process).
+(counted per process). The words for a bad sample (:class:`~lvseg.datasets.bad_sample.BadSampleError`, the
+policies, the metainfo key of the skipped ones) are the data sets' (:mod:`lvseg.datasets.bad_sample`).
 """
 from __future__ import annotations
 
@@ -35,18 +36,14 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS, HOOKS
 
+from ..datasets.bad_sample import POLICIES, SKIPPED_KEY, BadSampleError
+from ..utils.compat import subset_indices
 from .config_checks import ConfigError, add_custom_hook
 
-POLICIES = ('error', 'skip')
-SKIPPED_KEY = 'skipped_bad_samples'  # data sample metainfo: the messages of the samples skipped for this one
 FILE_KEYS = (('img_path', 'image'), ('seg_map_path', 'annotation'), ('token_label_path', 'token-label map'))
 LABEL_PNG_MODES = ('L', 'P', '1')  # 8-bit single-channel: one class index per pixel
 _MAX_IN_A_ROW = 100  # bad samples in a row before 'skip' gives up (a broken data set, not a few bad files)
 _EXAMPLES = 3
-
-
-class BadSampleError(ValueError):
-    """A sample that cannot be loaded or does not fit its data set; the message names its files."""
 
 
 def _files(results: dict) -> str:
@@ -164,7 +161,7 @@ def _unpaired(dataset: BaseDataset) -> tuple[list[str], list[str]]:
     present = {os.path.normpath(os.path.join(folder, name)) for folder, _, names in os.walk(ann_dir)
                for name in names if name.endswith(suffix)}
     # A subset (``indices=...``) leaves the other annotation files out on purpose.
-    no_image = sorted(present - set(expected)) if getattr(dataset, '_indices', None) is None else []
+    no_image = sorted(present - set(expected)) if subset_indices(dataset) is None else []
     return [expected[path] for path in sorted(set(expected) - present)], no_image
 
 

@@ -14,6 +14,7 @@ from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
 from ..utils.atomic_write import PART_SUFFIX, write_text_atomically
+from ..utils.compat import CheckpointHookSaveSteps
 
 # What lvseg.utils.atomic_write.atomic_write_path leaves behind when killed: '.<name>.<8 hex digits>.part'.
 _PART_FILE = re.compile(r'^\..+\.[0-9a-f]{8}' + re.escape(PART_SUFFIX) + '$')
@@ -22,7 +23,7 @@ MID_EPOCH_KEY = 'mid_epoch_ckpt'  # message hub info: the path of the mid-epoch 
 
 
 @HOOKS.register_module()
-class AtomicCheckpointHook(CheckpointHook):
+class AtomicCheckpointHook(CheckpointHookSaveSteps):
     """mmengine's ``CheckpointHook`` (same arguments) whose checkpoints survive ``kill -9`` at any moment, and
     that can also save in the middle of long epochs.
 
@@ -83,7 +84,9 @@ class AtomicCheckpointHook(CheckpointHook):
             if previous != path:
                 self._remove(previous)
 
-    def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
+    def save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
+        """Save the checkpoint of ``step``, then point ``last_checkpoint`` at it (atomically), then delete the
+        outdated checkpoint and the mid-epoch one it replaces."""
         outdated = None
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
@@ -106,12 +109,12 @@ class AtomicCheckpointHook(CheckpointHook):
         if outdated is not None:
             self._remove(self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(outdated)))
 
-    def _save_best_checkpoint(self, runner, metrics) -> None:
+    def save_best_checkpoint(self, runner, metrics) -> None:
         """mmengine's, with the previous best deleted after the new best is written, not before."""
         backend = self.file_backend
         self.file_backend = _DeferredRemovals(backend)
         try:
-            super()._save_best_checkpoint(runner, metrics)
+            super().save_best_checkpoint(runner, metrics)
         finally:
             deferred, self.file_backend = self.file_backend.removed, backend
         kept = {getattr(self, 'best_ckpt_path', None), *getattr(self, 'best_ckpt_path_dict', {}).values()}

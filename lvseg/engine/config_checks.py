@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 
 from mmengine.config import Config
+from mmengine.registry import Registry
+from mmseg.registry import DATASETS, MODELS
 
 SPLITS = ('train', 'val', 'test')
 _WRAPPER_KEYS = ('dataset', 'datasets')  # RepeatDataset, ClassBalancedDataset, ConcatDataset, ...
@@ -129,60 +131,65 @@ def _head_num_classes(model: Mapping) -> Iterator[tuple[str, int]]:
                 yield (f'model.{name}' + (f'.{i}' if len(heads) > 1 else '') + '.num_classes', head['num_classes'])
 
 
+def _registered(registry: Registry, type_name: object) -> type | None:
+    """The class that ``type_name`` (a registered name, or the class itself) builds in ``registry``; None when
+    unknown (the builder reports that)."""
+    if isinstance(type_name, type):
+        return type_name
+    if not isinstance(type_name, str):
+        return None
+    try:
+        return registry.get(type_name)
+    except (KeyError, ImportError):
+        return None
+
+
 def _dataset_classes(dataset: Mapping) -> tuple[int, str] | None:
-    """How many classes the data set ``dataset`` has, and where that number comes from; None if unknown."""
+    """How many classes the data set ``dataset`` has, and where that number comes from; None if unknown.
+
+    Its ``metainfo.classes``; else what its class counts from the config without being built
+    (``count_classes(cfg)``, e.g. :meth:`lvseg.datasets.imagenet.ImageNetTokenLabelDataset.count_classes`);
+    else the class's ``METAINFO`` (mmseg's ``ADE20KDataset``, ...)."""
     classes = (dataset.get('metainfo') or {}).get('classes')
     if classes:
         return len(classes), 'its metainfo.classes'
-    type_name = dataset.get('type')
-    if type_name == 'ClassFileSegDataset':
-        path = _under_root(dataset, dataset.get('classes_file', 'classes.txt'))
-        if not osp.isfile(path):
-            return None  # the data set raises its own clear FileNotFoundError
-        with open(path) as f:
-            return sum(1 for line in f if line.strip()), path
-    if type_name == 'ImageNetTokenLabelDataset':
-        classes_file = dataset.get('classes_file')
-        if classes_file:
-            path = _under_root(dataset, classes_file)
-            if not osp.isfile(path):
-                return None
-            with open(path) as f:
-                return sum(1 for line in f if line.strip()), path
-        image_dir = _under_root(dataset, (dataset.get('data_prefix') or {}).get('img_path', 'train'))
-        return sum(1 for entry in os.scandir(image_dir) if entry.is_dir()), f'the class folders of {image_dir}'
-    if isinstance(type_name, str):
-        from mmseg.registry import DATASETS
-        dataset_class = DATASETS.get(type_name)
-        classes = getattr(dataset_class, 'METAINFO', {}).get('classes')
-        if classes:
-            return len(classes), type_name
+    dataset_class = _registered(DATASETS, dataset.get('type'))
+    if hasattr(dataset_class, 'count_classes'):
+        return dataset_class.count_classes(dataset)
+    classes = getattr(dataset_class, 'METAINFO', {}).get('classes')
+    if classes:
+        return len(classes), dataset_class.__name__
     return None
 
 
 def _check_num_classes(model: Mapping, key: str, dataset: Mapping) -> list[str]:
+    """A segmentor's heads have as many classes as the data set; a classifier (no heads, ``model.num_classes``)
+    at least as many (a subset of ImageNet's classes is fine)."""
     found = _dataset_classes(dataset)
     if found is None:
         return []
     num_classes, source = found
-    if dataset.get('type') == 'ImageNetTokenLabelDataset':  # classification: a subset of the classes is fine
-        outputs = model.get('num_classes')
-        if isinstance(outputs, int) and num_classes > outputs:
-            return [f'model.num_classes={outputs} but {key} has {num_classes} classes ({source}): expected '
-                    f'model.num_classes >= {num_classes}']
-        return []
+    heads = list(_head_num_classes(model))
+    outputs = model.get('num_classes')
+    if not heads and isinstance(outputs, int) and num_classes > outputs:
+        return [f'model.num_classes={outputs} but {key} has {num_classes} classes ({source}): expected '
+                f'model.num_classes >= {num_classes}']
     return [f'{head}={value} but {key} has {num_classes} classes ({source}): expected {head}={num_classes}'
-            for head, value in _head_num_classes(model) if value != num_classes]
+            for head, value in heads if value != num_classes]
 
 
 def _check_arch(model: Mapping) -> list[str]:
+    """The backbone's ``arch`` is one its class knows (``resolve_arch``, beside the class's table of presets:
+    :meth:`lvseg.models.backbones.lvvit.LVViT.resolve_arch`, ...)."""
     backbone = model.get('backbone')
-    if not isinstance(backbone, Mapping) or backbone.get('type') != 'LVViT' or 'arch' not in backbone:
+    if not isinstance(backbone, Mapping) or 'arch' not in backbone:
         return []
-    from ..models.backbones.lvvit import resolve_arch
+    backbone_class = _registered(MODELS, backbone.get('type'))
+    if not hasattr(backbone_class, 'resolve_arch'):
+        return []
     try:
-        resolve_arch(backbone['arch'])
-    except KeyError as error:
+        backbone_class.resolve_arch(backbone['arch'])
+    except (KeyError, ValueError) as error:
         return [f'model.backbone.arch: {error.args[0]}']
     return []
 

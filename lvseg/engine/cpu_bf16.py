@@ -3,7 +3,8 @@
 mmengine 0.10.7's ``AmpOptimWrapper.__init__`` asserts a GPU (CUDA, NPU, MLU or MUSA), although its autocast
 helper (``mmengine.runner.amp.autocast``) runs bf16 on the CPU. CPUs with bf16 instructions (x86 AVX512-BF16
 or AMX, Arm BF16) train lvseg's models markedly faster in bf16 than in fp32 (``bench/train_step.py``; the
-figures in the README, "Performance"); elsewhere bf16 is emulated and slower. :class:`CpuBf16OptimWrapper` autocasts
+figures in docs/performance.md#measured-cpu-only); elsewhere bf16 is emulated and slower.
+:class:`CpuBf16OptimWrapper` autocasts
 the forward pass (``optim_context``) to bf16 on the CPU; bf16 has fp32's exponent range, so no loss scaling.
 The runner switches to it from a bf16 ``AmpOptimWrapper`` on machines without CUDA when the config sets
 ``cpu_bf16 = True`` (see :func:`lvseg.engine.device_fallbacks.adapt_config_to_cpu`).

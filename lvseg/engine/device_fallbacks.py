@@ -42,7 +42,7 @@ def adapt_config_to_cpu(cfg: Config, distributed: bool) -> list[str]:
         return []
     changes = adapt_amp_to_cpu(cfg)
     if distributed:
-        renamed = _replace_types(cfg._cfg_dict, 'SyncBN', 'BN')
+        renamed = sum(_replace_types(value, 'SyncBN', 'BN') for value in cfg.values())  # the options, in place
         if renamed:
             changes.append(f'SyncBN -> BN in {renamed} places: SyncBatchNorm needs GPU tensors')
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'

@@ -3,7 +3,7 @@
 mmengine's ``Config.pretty_text`` runs yapf over the whole config each time it is read, and a Runner reads it
 again and again: when it logs the config, dumps it to the work dir, hands it to the visualizer and to the
 ``RuntimeInfoHook``, and for every checkpoint it saves (the text goes into the checkpoint's ``meta``). yapf is
-slow enough for this to dominate short runs (the README's list of workarounds says by how much).
+slow enough for this to dominate short runs (docs/architecture.md#compatibility-notes says by how much).
 :class:`lvseg.engine.runner.LvsegRunner` holds its config as this class, so the formatting runs once per distinct
 content: the text is the same, and a changed option is formatted again.
 """

@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from mmengine.config import Config
 from mmseg.apis import MMSegInferencer
-from mmseg.registry import DATASETS, MODELS
+from mmseg.registry import DATASETS
 from PIL import Image
 from rich.progress import track
-from torch import nn
 
 from ..checkpoints.whole_model import load_checkpoint_strictly
 from ..utils.atomic_write import atomic_write_path
@@ -42,6 +42,8 @@ from ..utils.atomic_write import atomic_write_path
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')  # found in folders
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.mpg', '.mpeg', '.m4v', '.wmv')
 LABEL_DIR, OVERLAY_DIR = 'labels', 'overlays'
+# What MMSegInferencer warns when built without weights (mmseg 1.2.2), as SegInferencer builds it to load them itself.
+_NO_WEIGHTS_WARNINGS = ('Checkpoint is not loaded', 'weights is None')
 
 
 class InferenceInputError(ValueError):
@@ -117,26 +119,27 @@ class SegInferencer(MMSegInferencer):
         cfg = Config.fromfile(os.fspath(model)) if isinstance(model, str | os.PathLike) else copy.deepcopy(model)
         if 'visualizer' in cfg:  # it only draws here: backends (local, TensorBoard) would want a save_dir
             cfg.visualizer.pop('vis_backends', None)
-        super().__init__(model=cfg, weights=os.fspath(weights), device=device)
+        with warnings.catch_warnings():  # mmseg's words for weights=None; the weights are loaded right below
+            for message in _NO_WEIGHTS_WARNINGS:
+                warnings.filterwarnings('ignore', message=message)
+            super().__init__(model=cfg, weights=None, device=device)
+        checkpoint = load_checkpoint_strictly(self.model, weights)
+        self.model.dataset_meta = class_meta(checkpoint, cfg, self.model.decode_head.num_classes)
+        self.pipeline = _naming_the_image(self.pipeline)
 
-    def _init_model(self, cfg: Config, weights: str, device: str = 'cpu') -> nn.Module:
-        model = MODELS.build(cfg.model)
-        checkpoint = load_checkpoint_strictly(model, weights)
-        model.cfg = cfg
-        model.dataset_meta = class_meta(checkpoint, cfg, model.decode_head.num_classes)
-        return model.to(device).eval()
 
-    def _init_pipeline(self, cfg: Config) -> Callable[[str], dict]:
-        pipeline = super()._init_pipeline(cfg)
+def _naming_the_image(pipeline: Callable[[str], dict]) -> Callable[[str], dict]:
+    """``pipeline`` (an image path -> the model's inputs), raising :class:`InferenceInputError` naming the image
+    when the image cannot be read or prepared."""
 
-        def prepare(image: str) -> dict:
-            try:
-                return pipeline(image)
-            except Exception as error:  # mmcv's loader: an AssertionError for undecodable bytes, cv2.error, ...
-                cause = ' '.join(str(error).split())  # one line: OpenCV's messages end in a newline
-                raise InferenceInputError(f'{image}: cannot read or prepare this image '
-                                          f'({type(error).__name__}: {cause})') from error
-        return prepare
+    def prepare(image: str) -> dict:
+        try:
+            return pipeline(image)
+        except Exception as error:  # mmcv's loader: an AssertionError for undecodable bytes, cv2.error, ...
+            cause = ' '.join(str(error).split())  # one line: OpenCV's messages end in a newline
+            raise InferenceInputError(f'{image}: cannot read or prepare this image '
+                                      f'({type(error).__name__}: {cause})') from error
+    return prepare
 
 
 def _write_png(array: np.ndarray, path: Path) -> None:

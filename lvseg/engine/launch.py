@@ -24,8 +24,8 @@ from torch import distributed as dist
 
 from ..checkpoints.fit import CheckpointMismatchError
 from ..checkpoints.safe_load import UnreadableCheckpointError, UnsafeCheckpointError, allow_unsafe_load
+from ..datasets.bad_sample import BadSampleError
 from ..utils.user_errors import add_debug_argument, require_file, user_errors
-from .bad_samples import BadSampleError
 from .config_checks import ConfigError
 from .config_keys import check_overrides
 from .hooks import NonFiniteLossError

@@ -62,29 +62,37 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     sampler (a :class:`ResumableSampler`) skips the samples of the batches already trained on, and the hooks
     see the true batch index. Every epoch must have had ``len(dataloader)`` iterations: resuming with another
     batch size or number of processes than the checkpoint's run stops with a :class:`ConfigError`.
+
+    Built on mmengine's public loop: ``run_epoch`` calls ``run_iter(idx, batch)`` for the batches of
+    ``self.dataloader``, ``idx`` counting from 0; the batches skipped are added to ``idx``.
     """
+
+    batches_skipped = 0  # batches of the current epoch trained on before the resumed checkpoint
 
     def run_epoch(self) -> None:
         """Iterate the rest of the current epoch (all of it, unless resumed mid-epoch)."""
-        done = self._iter - self._epoch * len(self.dataloader)
+        done = self.iter - self.epoch * len(self.dataloader)
         if done:
             self._start_epoch_at(done)
-        self.runner.call_hook('before_train_epoch')
-        self.runner.model.train()
-        for idx, data_batch in enumerate(self.dataloader, start=done):
-            self.run_iter(idx, data_batch)
-        self.runner.call_hook('after_train_epoch')
-        self._epoch += 1
+        self.batches_skipped = done
+        try:
+            super().run_epoch()
+        finally:
+            self.batches_skipped = 0
+
+    def run_iter(self, idx: int, data_batch) -> None:
+        """mmengine's, for the batch ``idx`` of the epoch (counting the batches skipped on resuming)."""
+        super().run_iter(idx + self.batches_skipped, data_batch)
 
     def _start_epoch_at(self, batch: int) -> None:
         batches = len(self.dataloader)
         if not 0 < batch < batches:
-            raise ConfigError(f'the resumed checkpoint is at iteration {self._iter}, epoch {self._epoch}: batch '
+            raise ConfigError(f'the resumed checkpoint is at iteration {self.iter}, epoch {self.epoch}: batch '
                              f'{batch} of an epoch that has {batches} batches here; was it written with another '
                              'batch size or number of processes?')
         sampler = self.dataloader.sampler
         if not isinstance(sampler, ResumableSampler):
-            raise ConfigError(f'resuming in the middle of epoch {self._epoch + 1} needs train_dataloader.sampler='
+            raise ConfigError(f'resuming in the middle of epoch {self.epoch + 1} needs train_dataloader.sampler='
                              f"dict(type='ResumableSampler', ...), not {type(sampler).__name__}")
         sampler.start_at(batch * self.dataloader.batch_sampler.batch_size)
-        self.runner.logger.info(f'epoch {self._epoch + 1} resumes at batch {batch + 1} of {batches}')
+        self.runner.logger.info(f'epoch {self.epoch + 1} resumes at batch {batch + 1} of {batches}')

@@ -43,7 +43,7 @@ from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import MMLogger
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from mmengine.runner import BaseLoop, Runner
+from mmengine.runner import Runner
 from mmengine.runner.checkpoint import load_state_dict
 from mmseg.registry import RUNNERS
 
@@ -52,6 +52,13 @@ from ..checkpoints.released import adapt_released_checkpoint
 from ..checkpoints.safe_load import load_checkpoint
 from ..checkpoints.whole_model import missing_training_state
 from ..utils.atomic_write import atomic_write_path
+from ..utils.compat import (
+    built_train_loop,
+    has_loaded_checkpoint,
+    mark_checkpoint_loaded,
+    requested_checkpoint,
+    with_state_dict_metadata,
+)
 from .config_checks import check_config
 from .config_keys import check_arguments
 from .console_log import parameter_groups_summary, quiet_logger
@@ -123,7 +130,8 @@ class LvsegRunner(Runner):
     @property
     def epoch(self) -> int:
         """The train loop's epoch; 0 when no train loop is built (see :attr:`iter`)."""
-        return self._train_loop.epoch if isinstance(self._train_loop, BaseLoop) else 0
+        loop = built_train_loop(self)
+        return loop.epoch if loop is not None else 0
 
     @property
     def iter(self) -> int:
@@ -131,7 +139,8 @@ class LvsegRunner(Runner):
         and with it the training data set, whenever it is read: in ``test()`` mmseg's ``VisualizationHook`` reads it
         for every picture, so ``tools/test.py --show-dir`` failed (or indexed a whole training set) where only the
         test data were at hand."""
-        return self._train_loop.iter if isinstance(self._train_loop, BaseLoop) else 0
+        loop = built_train_loop(self)
+        return loop.iter if loop is not None else 0
 
     def _warn_if_from_scratch(self) -> None:
         model = self.cfg.get('model') or {}
@@ -139,7 +148,8 @@ class LvsegRunner(Runner):
         init_cfg = backbone.get('init_cfg') or {}
         pretrained = (model.get('pretrained') or backbone.get('pretrained')
                       or (init_cfg.get('checkpoint') if init_cfg.get('type') == 'Pretrained' else None))
-        if 'decode_head' in model and not (pretrained or self._load_from or self._resume):
+        load_from, resume = requested_checkpoint(self)
+        if 'decode_head' in model and not (pretrained or load_from or resume):
             self.logger.warning('training the segmentor from random initialisation (model.pretrained is None): the '
                                 'published figures assume ImageNet-pretrained backbone weights')
 
@@ -163,17 +173,16 @@ class LvsegRunner(Runner):
         """mmengine's, except that ``--resume`` without ``load_from`` takes the work dir's latest checkpoint by
         :func:`.resume_source.latest_checkpoint`, which finds it also in a moved or copied work dir and says which
         file it takes."""
-        if self._has_loaded:
+        load_from, resume = requested_checkpoint(self)
+        if has_loaded_checkpoint(self) or not (resume and load_from is None):
+            super().load_or_resume()
             return
-        if self._resume and self._load_from is None:
-            source, note = latest_checkpoint(self.work_dir)
-            if note:
-                self.logger.info(note)
-            if source is not None:
-                self.resume(source)
-                self._has_loaded = True
-            return
-        super().load_or_resume()
+        source, note = latest_checkpoint(self.work_dir)
+        if note:
+            self.logger.info(note)
+        if source is not None:
+            self.resume(source)
+            mark_checkpoint_loaded(self)
 
     def resume(self, filename: str, resume_optimizer: bool = True, resume_param_scheduler: bool = True,
                map_location: str | Callable = 'default') -> None:
@@ -219,7 +228,7 @@ class LvsegRunner(Runner):
                 raise CheckpointMismatchError(problem)
             self.logger.warning(f'load_strict=False: loading the tensors that fit. {problem}')
         load_state_dict(model, state_dict, strict=False, logger=self.logger)
-        self._has_loaded = True
+        mark_checkpoint_loaded(self)
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
 
@@ -256,6 +265,5 @@ def _revised(state_dict: dict, revise_keys: Sequence[tuple[str, str]]) -> Ordere
         for pattern, replacement in revise_keys:
             key = re.sub(pattern, replacement, key)
         revised[key] = value
-    revised._metadata = getattr(state_dict, '_metadata', OrderedDict())  # BN versions, as torch saves them
-    return revised
+    return with_state_dict_metadata(revised, state_dict)  # BN versions, as torch saves them
 

@@ -112,7 +112,8 @@ def test_convert_checkpoint_tool_writes_a_loadable_backbone_file(tmp_path):
 def test_official_checkpoint_into_a_segmentation_backbone_drops_only_heads_and_final_norm(tmp_path):
     path = tmp_path / 'official.pth'
     torch.save(official_state_dict(), path)
-    seg_backbone = LVViT(TINY, out_indices=(0, 1, 1, 1))  # side layers, no final norm: the official seg layout
+    # side layers, no final norm: the official seg layout
+    seg_backbone = LVViT(TINY, out_indices=(0, 1, 1, 1), pyramid='side_layers')
     report = seg_backbone.load_pretrained(str(path))
     assert sorted(report['dropped']) == sorted(['head.weight', 'head.bias', 'aux_head.weight', 'aux_head.bias',
                                                 'norm.weight', 'norm.bias'])

@@ -28,11 +28,11 @@ from mmengine.structures import BaseDataElement
 from PIL import Image, ImageOps
 from timm.data.transforms import RandomResizedCropAndInterpolation
 
+from lvseg.datasets.bad_sample import SKIPPED_KEY, BadSampleError
 from lvseg.datasets.device_augment import AugmentDraws, DeviceTokenLabelAugment, random_resized_crop_params
 from lvseg.datasets.device_decode import decode_images, replace_undecodable
 from lvseg.datasets.image_bytes import image_header
 from lvseg.datasets.token_label_transforms import GEOMETRIC_OPS
-from lvseg.engine.bad_samples import SKIPPED_KEY, BadSampleError
 from lvseg.models.classifiers.data_preprocessor import TokenLabelingDataPreprocessor
 from lvseg.models.classifiers.token_labels import dense_token_targets
 

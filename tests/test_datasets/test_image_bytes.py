@@ -8,10 +8,11 @@ import torch
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+from lvseg.datasets.bad_sample import BadSampleError
 from lvseg.datasets.image_bytes import LoadImageBytes, PackImageBytes, image_header
 from lvseg.demo.mask_label_maps import write_label_maps_from_masks
 from lvseg.demo.synthetic import write_imagenet_layout
-from lvseg.engine.bad_samples import BadSampleError, CheckedDataset
+from lvseg.engine.bad_samples import CheckedDataset
 
 DEVICE_PIPELINE = [dict(type='LoadImageBytes'), dict(type='LoadTokenLabelMap', num_classes=4),
                    dict(type='PackImageBytes')]

@@ -17,9 +17,10 @@ from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
 
 import lvseg  # noqa: F401  (registers the transforms)
+from lvseg.datasets.bad_sample import BadSampleError
 from lvseg.datasets.lazy_images import LoadLazyImageFromFile, decode, open_image, resize, resized_crop
 from lvseg.datasets.token_label_transforms import PackTokenLabelInputs, RandomResizedCropWithBox
-from lvseg.engine.bad_samples import BadSampleError, CheckedDataset
+from lvseg.engine.bad_samples import CheckedDataset
 
 RECIPE = REPO / 'configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py'
 

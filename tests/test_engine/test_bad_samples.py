@@ -2,6 +2,7 @@
 import shutil
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,11 +12,13 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+from lvseg.datasets.bad_sample import SKIPPED_KEY, BadSampleError
 from lvseg.demo.mask_label_maps import write_label_maps_from_masks
 from lvseg.demo.synthetic import write_imagenet_layout
-from lvseg.engine.bad_samples import SKIPPED_KEY, BadSampleError, CheckedDataset, SkippedSamplesHook
+from lvseg.engine.bad_samples import CheckedDataset, SkippedSamplesHook
 
 IMAGE, ANNOTATION = 'images/training/ADE_train_{:08d}.jpg', 'annotations/training/ADE_train_{:08d}.png'
+LOADING_STEPS = ('LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs')
 
 
 @pytest.fixture
@@ -26,10 +29,14 @@ def root(ade_root, tmp_path):
     return copy
 
 
-def checked(root, policy='error', split='train') -> CheckedDataset:
+def checked(root, policy='error', split='train', loading_only=False) -> CheckedDataset:
+    """The demo's data set on ``root``, checked; ``loading_only``: its pipeline without the random steps (the
+    samples' ``inputs`` are the decoded images)."""
     init_default_scope('mmseg')
     dataset = Config.fromfile(DEMO_CONFIG)[f'{split}_dataloader'].dataset
     dataset.data_root = str(root)
+    if loading_only:
+        dataset.pipeline = [step for step in dataset.pipeline if step.type in LOADING_STEPS]
     return CheckedDataset(dataset.to_dict(), policy=policy)
 
 
@@ -65,17 +72,39 @@ def test_empty_image_is_named(root):
     assert first_error(root, 2).endswith(f'{root / ANNOTATION.format(2)}: the image file is empty (0 bytes)')
 
 
+def opencv_cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
+    """OpenCV's CMYK -> RGB of an (Adobe, inverted) CMYK JPEG, from its ``(H, W, 4)`` planes as Pillow decodes them:
+    ``R = (255 - K) - C (255 - K) / 256`` rounded down (imgcodecs' ``icvCvt_CMYK2BGR_8u`` on the stored inverted
+    values). Pillow's ``convert('RGB')`` rounds ``(255 - C)(255 - K) / 255``: up to 2 levels apart."""
+    cmy, white = cmyk[..., :3].astype(np.int64), 255 - cmyk[..., 3:].astype(np.int64)
+    return (white - (cmy * white >> 8)).astype(np.uint8)
+
+
 @pytest.mark.parametrize('mode', ['L', 'CMYK', 'I;16'])
-def test_grayscale_cmyk_and_16_bit_images_load_as_8_bit_colour(root, mode):
+def test_grayscale_cmyk_and_16_bit_images_load_as_opencv_decodes_them(root, mode):
+    """mmcv's LoadImageFromFile decodes with OpenCV (``IMREAD_COLOR``); the expected pixels are worked out from the
+    file: its grey plane in three channels; a 16-bit grey's high byte (OpenCV shifts right by 8, where Pillow's
+    ``convert('RGB')`` clips at 255); CMYK by OpenCV's formula, with black rising across the width so that K
+    takes part. OpenCV's own decode is the same."""
     path = root / IMAGE.format(3)
     image = Image.open(path)
+    grey = np.array(image.convert('L'))
     if mode == 'I;16':  # a 16-bit PNG under the .jpg name: decoders go by content
-        image = Image.fromarray(np.array(image.convert('L')).astype(np.uint16) * 257)
-        image.save(path, format='PNG')
+        Image.fromarray(grey.astype(np.uint16) * 257).save(path, format='PNG')
+        expected = np.repeat(grey[..., None], 3, axis=2)
+    elif mode == 'L':
+        image.convert('L').save(path, format='JPEG')
+        expected = np.repeat(np.array(Image.open(path))[..., None], 3, axis=2)
     else:
-        image.convert(mode).save(path, format='JPEG')
-    sample = checked(root)[2]
-    assert sample['inputs'].shape[0] == 3 and sample['inputs'].dtype == torch.uint8
+        cmyk = np.array(image.convert('CMYK'))
+        cmyk[..., 3] = np.linspace(0, 255, cmyk.shape[1]).astype(np.uint8)
+        Image.fromarray(cmyk, 'CMYK').save(path, format='JPEG')
+        expected = opencv_cmyk_to_rgb(np.array(Image.open(path)))
+    expected_bgr = np.ascontiguousarray(expected[..., ::-1])
+    assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_COLOR), expected_bgr)
+    sample = checked(root, loading_only=True)[2]
+    assert sample['inputs'].dtype == torch.uint8
+    assert torch.equal(sample['inputs'], torch.from_numpy(expected_bgr).permute(2, 0, 1))
 
 
 def test_labels_beyond_the_classes_are_named(root):

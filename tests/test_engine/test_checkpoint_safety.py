@@ -75,7 +75,7 @@ def test_a_truncated_checkpoint_is_named(tmp_path):
 
 
 def test_backbone_init_cfg_pretrained_refuses_it(foreign_checkpoint):
-    backbone = LVViT(arch=TINY_ARCH, img_size=32, out_indices=(0, 1, 1, 1),
+    backbone = LVViT(arch=TINY_ARCH, img_size=32, out_indices=(0, 1, 1, 1), pyramid='side_layers',
                      init_cfg=dict(type='Pretrained', checkpoint=str(foreign_checkpoint[0])))
     with pytest.raises(UnsafeCheckpointError, match='fractions.Fraction'):
         backbone.init_weights()
@@ -83,7 +83,7 @@ def test_backbone_init_cfg_pretrained_refuses_it(foreign_checkpoint):
 
 def test_convert_checkpoint_refuses_then_loads_with_unsafe_load(tmp_path):
     source = tmp_path / 'official.pth'
-    backbone = LVViT(arch=TINY_ARCH, img_size=32, out_indices=(0, 1, 1, 1), final_norm=True)
+    backbone = LVViT(arch=TINY_ARCH, img_size=32, out_indices=(0, 1, 1, 1), pyramid='side_layers', final_norm=True)
     save_with_foreign_object({'state_dict': backbone.state_dict()}, source)
     command = ['convert_checkpoint.py', str(source), str(tmp_path / 'out.pth')]
     refused = run_tool(*command, expect_failure=True)

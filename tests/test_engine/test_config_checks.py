@@ -117,6 +117,23 @@ def test_unknown_arch_and_missing_checkpoints(ade_root, tmp_path):
     assert 'model.pretrained' not in str(error.value)
 
 
+def test_a_t2t_vit_arch_is_checked_by_its_own_class(tmp_path):
+    cfg = Config.fromfile(REPO / 'configs/demo/upernet_t2t-vit-demo_synthetic-128.py')
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.model.backbone.arch = 'huge'
+    with pytest.raises(ConfigError) as error:
+        check_config(cfg, splits=())
+    assert str(error.value) == (
+        "model.backbone.arch: unknown T2T-ViT arch 'huge'; expected one of ['14', '19', '24', 't-14', 't-19', "
+        "'t-24'], or a dict with the keys ['embed_dims', 'mlp_ratio', 'num_heads', 'num_layers', 'token_dims', "
+        "'tokens_type']")
+    cfg.model.backbone.arch = dict(embed_dims=64, num_layers=4, num_heads=4, mlp_ratio=3.0, token_dims=16,
+                                   tokens_type='linformer')
+    with pytest.raises(ConfigError, match="model.backbone.arch: T2T-ViT arch: tokens_type must be one of "
+                                          r"\['performer', 'transformer'\], got 'linformer'"):
+        check_config(cfg, splits=())
+
+
 @pytest.mark.slow
 def test_train_tool_prints_one_line_per_problem_and_no_traceback(ade_root, tmp_path):
     failed = run_failing_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(tmp_path),

@@ -35,7 +35,8 @@ def test_parameter_count_equals_the_official_classification_model(arch):
 @pytest.mark.parametrize('arch', sorted(ARCH_SETTINGS))
 @pytest.mark.parametrize('size', [(224, 224), (512, 512), (200, 333)])
 def test_side_layer_pyramid_shapes(arch, size):
-    backbone = LVViT(arch, img_size=224, out_indices=FOUR_LEVELS[arch], pyramid_out_channels=64).eval()
+    backbone = LVViT(arch, img_size=224, out_indices=FOUR_LEVELS[arch], pyramid='side_layers',
+                     pyramid_out_channels=64).eval()
     with torch.no_grad():
         outs = backbone(torch.rand(1, 3, *size))
     grid = (-(-size[0] // 16), -(-size[1] // 16))  # ceil: inputs are padded to whole patches
@@ -55,7 +56,7 @@ def test_unknown_arch_and_bad_out_indices_are_clear_errors():
     with pytest.raises(KeyError, match='unknown LV-ViT arch'):
         LVViT('huge')
     with pytest.raises(ValueError, match='needs 4 out_indices'):
-        LVViT('tiny', out_indices=(1, 2))
+        LVViT('tiny', out_indices=(1, 2), pyramid='side_layers')
     with pytest.raises(ValueError, match='out of range'):
         LVViT('tiny', out_indices=(1, 2, 3, 12))
 
@@ -111,9 +112,10 @@ def test_drop_path_grows_linearly_over_depth():
 
 def test_activation_checkpointing_gives_the_same_outputs_and_gradients():
     torch.manual_seed(0)
-    plain = LVViT('tiny', out_indices=(2, 5, 8, 11), pyramid_out_channels=32)
+    plain = LVViT('tiny', out_indices=(2, 5, 8, 11), pyramid='side_layers', pyramid_out_channels=32)
     plain.init_weights()
-    checkpointed = LVViT('tiny', out_indices=(2, 5, 8, 11), pyramid_out_channels=32, with_cp=True)
+    checkpointed = LVViT('tiny', out_indices=(2, 5, 8, 11), pyramid='side_layers', pyramid_out_channels=32,
+                         with_cp=True)
     checkpointed.load_state_dict(plain.state_dict())
     x = torch.rand(2, 3, 64, 64)
     grads = []

@@ -191,7 +191,7 @@ def test_position_embedding_is_fixed_and_survives_random_init():
 
 @pytest.mark.parametrize('size', [(224, 224), (200, 333)])
 def test_side_layer_pyramid_shapes(size):
-    backbone = T2TViT('t-14', out_indices=(4, 7, 10, 13), pyramid_out_channels=64).eval()
+    backbone = T2TViT('t-14', out_indices=(4, 7, 10, 13), pyramid='side_layers', pyramid_out_channels=64).eval()
     with torch.no_grad():
         outs = backbone(torch.rand(1, 3, *size))
     grid = (-(-size[0] // 16), -(-size[1] // 16))
@@ -246,7 +246,7 @@ def test_official_checkpoint_loads_through_init_cfg_with_pos_embed_resized(tmp_p
     wrapped = {'state_dict_ema': {'state_dict': official_state_dict(seed=1), 'state_dict_ema': weights},
                'module_prefix': {'state_dict': {f'module.{k}': v for k, v in weights.items()}}}[wrap]
     torch.save(wrapped, tmp_path / 't2t.pth.tar')
-    backbone = T2TViT(TINY, img_size=128, out_indices=(0, 1, 0, 1), pyramid_out_channels=16,
+    backbone = T2TViT(TINY, img_size=128, out_indices=(0, 1, 0, 1), pyramid='side_layers', pyramid_out_channels=16,
                       init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 't2t.pth.tar')))
     backbone.init_weights()
     assert torch.equal(backbone.patch_embed.attention1.attn.qkv.weight,
@@ -258,7 +258,8 @@ def test_official_checkpoint_loads_through_init_cfg_with_pos_embed_resized(tmp_p
 
 
 def test_loading_reports_the_dropped_head_and_final_norm():
-    report = T2TViT(TINY, out_indices=(0, 1, 0, 1)).load_pretrained({'model': official_state_dict()})
+    backbone = T2TViT(TINY, out_indices=(0, 1, 0, 1), pyramid='side_layers')
+    report = backbone.load_pretrained({'model': official_state_dict()})
     assert sorted(report['dropped']) == ['head.bias', 'head.weight', 'norm.bias', 'norm.weight']
     assert report['unexpected'] == [] and all(k.startswith('side_layers.') for k in report['missing'])
 

@@ -81,7 +81,7 @@ class LabelStoreWriter:
         for name, (shape, dtype) in self.header.arrays().items():
             check_array(root, name, shape, dtype)
         self.keys: tuple[str, ...] = read_keys(root, self.header.num_images)
-        self._scores, self._indices, self._done = (
+        self._scores, self._class_indices, self._done = (
             npy_format.open_memmap(root / name, mode='r+') for name in (SCORES_FILE, INDICES_FILE, DONE_FILE))
 
     def rows_to_do(self, block: range | None = None) -> np.ndarray:
@@ -129,9 +129,9 @@ class LabelStoreWriter:
                               for what, positions in invalid.items())
             raise ValueError(f'{found}; nothing of this batch was written')
         self._scores[rows] = scores
-        self._indices[rows] = indices
+        self._class_indices[rows] = indices
         self._scores.flush()
-        self._indices.flush()
+        self._class_indices.flush()
         self._done[rows] = 1
         self._done.flush()
 

@@ -19,7 +19,6 @@ from mmengine.model.weight_init import trunc_normal_
 from mmseg.models.backbones.vit import VisionTransformer
 from mmseg.registry import MODELS
 from timm.layers import DropPath, Mlp
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
@@ -36,20 +35,8 @@ ARCH_SETTINGS: dict[str, dict] = {
 ARCH_ALIASES = {'t': 'tiny', 's': 'small', 'm': 'medium', 'l': 'large'}
 PYRAMID_MODES = ('none', 'side_layers')
 PATCH_PADDINGS = ('corner', 'none')
-
-
-def resolve_arch(arch: str | dict) -> dict:
-    """Return the hyper-parameters of ``arch``: a preset name (or its initial) or a dict of all six keys."""
-    if isinstance(arch, str):
-        name = ARCH_ALIASES.get(arch.lower(), arch.lower())
-        if name not in ARCH_SETTINGS:
-            raise KeyError(f'unknown LV-ViT arch {arch!r}; expected one of {sorted(ARCH_SETTINGS)} '
-                           f'(or {sorted(ARCH_ALIASES)}), or a dict with the keys {sorted(ARCH_SETTINGS["small"])}')
-        return dict(ARCH_SETTINGS[name])
-    missing = set(ARCH_SETTINGS['small']) - set(arch)
-    if missing:
-        raise KeyError(f'custom LV-ViT arch lacks the keys {sorted(missing)}')
-    return dict(arch)
+# The batch norms that mmcv's norm configs build (BN, BN1d, BN2d, BN3d, SyncBN): the stem's and the pyramid's.
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class ConvPatchEmbed(nn.Module):
@@ -66,7 +53,8 @@ class ConvPatchEmbed(nn.Module):
         patch_size: pixels per token side; must be even.
         norm_cfg: mmcv norm config of the stem (BN, or SyncBN on many GPUs).
         channels_last: run the convolutions on channels-last (NHWC) images: faster than the default layout on
-            the CPU where lvseg is developed (``bench/train_step.py`` times both; figures in the README), the
+            the CPU where lvseg is developed (``bench/train_step.py`` times both; figures in
+            docs/performance.md#measured-cpu-only), the
             layout cuDNN's tensor-core kernels prefer, and the tokens come out contiguous without a copy.
             The result is the same up to float rounding. Default: True.
         padding: 'corner' pads the bottom and right to whole tokens; 'none' leaves the input as it is, so the
@@ -192,7 +180,8 @@ class LVViT(BaseModule):
         final_norm: build the final LayerNorm ``norm`` and apply it to the last block's output (in ``forward``
             when the last block is in ``out_indices``, and in ``forward_tokens``). Classification needs it; the
             official segmentation code has none, and an unused norm would stall DDP. Default: False.
-        pyramid: 'side_layers' or 'none' (see above). Default: 'side_layers'.
+        pyramid: 'side_layers' or 'none' (see above). Default: 'none', so that the defaults build (one stride-16
+            map of the last block); the segmentation configs set 'side_layers' with four ``out_indices``.
         pyramid_out_channels: channels of the last pyramid level (2048 officially). Default: 2048.
         pyramid_norm_cfg: norm in the side layers. Default: BN.
         interpolate_mode: mode for resizing ``pos_embed``. Default: 'bicubic'.
@@ -209,18 +198,34 @@ class LVViT(BaseModule):
             lvseg pretraining checkpoint (see :func:`lvseg.checkpoints.lvvit.convert_lvvit_checkpoint`).
     """
 
+    @staticmethod
+    def resolve_arch(arch: str | dict) -> dict:
+        """Return the hyper-parameters of ``arch``: a preset name of :data:`ARCH_SETTINGS` (or its initial) or a
+        dict of all six keys. Raises KeyError, whose one-line message says what is expected; the config checks
+        (:mod:`lvseg.engine.config_checks`) call it before anything is built."""
+        if isinstance(arch, str):
+            name = ARCH_ALIASES.get(arch.lower(), arch.lower())
+            if name not in ARCH_SETTINGS:
+                raise KeyError(f'unknown LV-ViT arch {arch!r}; expected one of {sorted(ARCH_SETTINGS)} (or '
+                               f'{sorted(ARCH_ALIASES)}), or a dict with the keys {sorted(ARCH_SETTINGS["small"])}')
+            return dict(ARCH_SETTINGS[name])
+        missing = set(ARCH_SETTINGS['small']) - set(arch)
+        if missing:
+            raise KeyError(f'custom LV-ViT arch lacks the keys {sorted(missing)}')
+        return dict(arch)
+
     def __init__(self, arch: str | dict = 'small', img_size: int | Sequence[int] = 224, patch_size: int = 16,
                  in_channels: int = 3, out_indices: int | Sequence[int] = -1, qkv_bias: bool = False,
                  drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0,
                  norm_cfg: dict | None = None, stem_norm_cfg: dict | None = None, stem_channels_last: bool = True,
-                 final_norm: bool = False, pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
+                 final_norm: bool = False, pyramid: str = 'none', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
                  attn_kernel: str = 'auto', frozen_stages: int = -1, norm_eval: bool = False,
                  pretrained: str | None = None, init_cfg: dict | None = None, patch_padding: str = 'corner') -> None:
         if pretrained is not None and init_cfg is not None:
             raise ValueError('give the checkpoint as pretrained or as init_cfg, not both')
         super().__init__(init_cfg=dict(type='Pretrained', checkpoint=pretrained) if pretrained else init_cfg)
-        self.arch_settings = resolve_arch(arch)
+        self.arch_settings = LVViT.resolve_arch(arch)
         embed_dims = self.embed_dims = self.arch_settings['embed_dims']
         self.num_layers = self.arch_settings['num_layers']
         self.img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
@@ -238,7 +243,8 @@ class LVViT(BaseModule):
         if pyramid not in PYRAMID_MODES:
             raise ValueError(f'pyramid must be one of {PYRAMID_MODES}, got {pyramid!r}')
         if pyramid == 'side_layers' and len(self.out_indices) != 4:
-            raise ValueError(f"pyramid='side_layers' needs 4 out_indices, got {out_indices}")
+            raise ValueError(f"pyramid='side_layers' needs 4 out_indices (e.g. the official (6, 9, 12, 15) for "
+                             f"LV-ViT-S), got {out_indices}")
 
         self.patch_padding = patch_padding
         self.patch_embed = self._build_patch_embed(in_channels, patch_size, stem_norm_cfg, stem_channels_last)
@@ -289,7 +295,7 @@ class LVViT(BaseModule):
                 nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-            elif isinstance(module, (nn.LayerNorm, _BatchNorm)):
+            elif isinstance(module, (nn.LayerNorm, *BATCH_NORMS)):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
@@ -388,6 +394,6 @@ class LVViT(BaseModule):
         self._freeze_stages()
         if mode and self.norm_eval:
             for module in self.modules():
-                if isinstance(module, _BatchNorm):
+                if isinstance(module, BATCH_NORMS):
                     module.eval()
         return self

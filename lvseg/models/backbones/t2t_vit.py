@@ -51,23 +51,6 @@ SOFT_SPLITS = ((7, 4, 2), (3, 2, 1), (3, 2, 1))
 TOKEN_STRIDE = 16
 
 
-def resolve_arch(arch: str | dict) -> dict:
-    """Return the hyper-parameters of ``arch``: a preset name ('14', '19', '24', 't-14', 't-19', 't-24') or a
-    dict of all six keys (``embed_dims, num_layers, num_heads, mlp_ratio, token_dims, tokens_type``)."""
-    if isinstance(arch, str):
-        if arch.lower() not in ARCH_SETTINGS:
-            raise KeyError(f'unknown T2T-ViT arch {arch!r}; expected one of {sorted(ARCH_SETTINGS)}, or a dict '
-                           f'with the keys {sorted(ARCH_SETTINGS["14"])}')
-        return dict(ARCH_SETTINGS[arch.lower()])
-    missing = set(ARCH_SETTINGS['14']) - set(arch)
-    if missing:
-        raise KeyError(f'custom T2T-ViT arch lacks the keys {sorted(missing)}')
-    if arch['tokens_type'] not in OFFICIAL_T2T_DROP_RATES:
-        raise ValueError(f"T2T-ViT arch: tokens_type must be one of {sorted(OFFICIAL_T2T_DROP_RATES)}, got "
-                         f"{arch['tokens_type']!r}")
-    return dict(arch)
-
-
 def sinusoid_position_table(num_positions: int, dims: int) -> torch.Tensor:
     """The fixed position embedding of T2T-ViT (the Transformer's): ``(1, num_positions, dims)`` with
     ``sin(p / 10000^(2i/dims))`` in column 2i and ``cos`` of the same angle in column 2i + 1."""
@@ -266,7 +249,8 @@ class T2TViT(LVViT):
             0 for transformer layers). Default: None.
         norm_cfg: norm of the T2T layers and the blocks. Default: LN (eps 1e-5, as the official models).
         final_norm: build and apply the final norm ``norm`` (see LV-ViT); classification needs it. Default: False.
-        pyramid, pyramid_out_channels, pyramid_norm_cfg: the dense outputs, as LV-ViT. Default: side layers.
+        pyramid, pyramid_out_channels, pyramid_norm_cfg: the dense outputs, as LV-ViT. Default: 'none' (one
+            stride-16 map per out index); the segmentation configs set 'side_layers' with four out indices.
         interpolate_mode: mode for resizing ``pos_embed``. Default: 'bicubic'.
         with_cp, frozen_stages, norm_eval: as LV-ViT; stage 0 is the T2T module with ``cls_token``.
         attn_kernel: attention kernel of the blocks and the T2T layers, as LV-ViT. Default: 'auto'.
@@ -276,14 +260,34 @@ class T2TViT(LVViT):
             one whose T2T layers, depth or width differ from ``arch`` is refused with a ValueError.
     """
 
+    @staticmethod
+    def resolve_arch(arch: str | dict) -> dict:
+        """Return the hyper-parameters of ``arch``: a preset name of :data:`ARCH_SETTINGS` ('14', '19', '24',
+        't-14', 't-19', 't-24') or a dict of all six keys (``embed_dims, num_layers, num_heads, mlp_ratio,
+        token_dims, tokens_type``). Raises KeyError (an unknown preset, a missing key) or ValueError (an unknown
+        ``tokens_type``), each with a one-line message saying what is expected; the config checks
+        (:mod:`lvseg.engine.config_checks`) call it before anything is built."""
+        if isinstance(arch, str):
+            if arch.lower() not in ARCH_SETTINGS:
+                raise KeyError(f'unknown T2T-ViT arch {arch!r}; expected one of {sorted(ARCH_SETTINGS)}, or a dict '
+                               f'with the keys {sorted(ARCH_SETTINGS["14"])}')
+            return dict(ARCH_SETTINGS[arch.lower()])
+        missing = set(ARCH_SETTINGS['14']) - set(arch)
+        if missing:
+            raise KeyError(f'custom T2T-ViT arch lacks the keys {sorted(missing)}')
+        if arch['tokens_type'] not in OFFICIAL_T2T_DROP_RATES:
+            raise ValueError(f"T2T-ViT arch: tokens_type must be one of {sorted(OFFICIAL_T2T_DROP_RATES)}, got "
+                             f"{arch['tokens_type']!r}")
+        return dict(arch)
+
     def __init__(self, arch: str | dict = 't-14', img_size: int | Sequence[int] = 224, in_channels: int = 3,
                  out_indices: int | Sequence[int] = -1, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0, t2t_drop_rate: float | None = None, norm_cfg: dict | None = None,
-                 final_norm: bool = False, pyramid: str = 'side_layers', pyramid_out_channels: int = 2048,
+                 final_norm: bool = False, pyramid: str = 'none', pyramid_out_channels: int = 2048,
                  pyramid_norm_cfg: dict | None = None, interpolate_mode: str = 'bicubic', with_cp: bool = False,
                  attn_kernel: str = 'auto', frozen_stages: int = -1, norm_eval: bool = False,
                  pretrained: str | None = None, init_cfg: dict | None = None) -> None:
-        settings = resolve_arch(arch)
+        settings = T2TViT.resolve_arch(arch)
         # LV-ViT's trunk without residual re-scaling; the T2T module (see _build_patch_embed) uses the blocks' norm
         # and reads its settings (token_dims, tokens_type, t2t_drop_rate) from this dict.
         super().__init__(dict(settings, stem_channels=None, skip_lam=1.0, t2t_drop_rate=t2t_drop_rate), img_size,

@@ -12,8 +12,9 @@ from mmseg.registry import MODELS
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.data.random_erasing import RandomErasing
 
+from ...datasets.bad_sample import POLICIES
 from ...datasets.device_augment import DeviceTokenLabelAugment
-from ...datasets.device_decode import UNDECODABLE_POLICIES, DecodeStats, decode_images, replace_undecodable
+from ...datasets.device_decode import DecodeStats, decode_images, replace_undecodable
 from ...datasets.image_bytes import ORIENTATION_KEY
 from ...utils.precision import float32_region
 
@@ -115,8 +116,8 @@ class TokenLabelingDataPreprocessor(ImgDataPreprocessor):
                  undecodable: str = 'error') -> None:
         super().__init__(mean=mean, std=std, pad_size_divisor=pad_size_divisor, bgr_to_rgb=bgr_to_rgb,
                          non_blocking=non_blocking)
-        if undecodable not in UNDECODABLE_POLICIES:
-            raise ValueError(f'undecodable must be one of {UNDECODABLE_POLICIES}, got {undecodable!r}')
+        if undecodable not in POLICIES:
+            raise ValueError(f'undecodable must be one of {POLICIES}, got {undecodable!r}')
         self.random_erasing_prob = random_erasing_prob
         self.random_erasing_mode = random_erasing_mode
         self.device_augment = DeviceTokenLabelAugment(**device_augment) if device_augment is not None else None
