@@ -8,4 +8,4 @@ model = dict(
     pretrained='pretrain/lvvit_l-150M-448-86.2.pth.tar',  # official release (448), or tools/pretrain.py's (lvvit-l)
     backbone=dict(arch='large', out_indices=(14, 17, 20, 23), drop_path_rate=0.5, with_cp=True),
     decode_head=dict(in_channels=[768, 768, 768, 2048], channels=512),
-    auxiliary_head=dict(in_channels=768))
+    auxiliary_head=dict(in_channels=768, channels=512))  # as the official L's (docs/method.md#segmentation-recipe)

@@ -1,0 +1,10 @@
+# ./adamw_poly_160k.py (the LV-ViT schedule: AdamW 6e-5, weight decay 0.01 on every parameter, 1500 warm-up
+# iterations then poly to 0, bf16 autocast) over 90k iterations, validated and saved every 5000 as mmseg's
+# Cityscapes 512x1024 transformer configs (configs/mask2former/mask2former_swin-t_8xb2-90k_cityscapes-512x1024.py).
+_base_ = ['./adamw_poly_160k.py']
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=90000, by_epoch=False),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=90000, val_interval=5000)
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=5000))
