@@ -116,7 +116,7 @@ def test_new_keys_that_something_reads_pass():
 
 
 def test_the_readme_examples_pass():
-    """The --cfg-options that README.md and the configs' comments give, on the configs they are given for."""
+    """The --cfg-options that README.md, docs/*.md and the configs' comments give, on the configs they are given for."""
     check_overrides(Config.fromfile(HEADLINE_CONFIG), {
         'model.pretrained': None, 'visualizer.vis_backends.0.type': 'TensorboardVisBackend', 'load_strict': False,
         'default_hooks.finite_loss': None, 'cpu_bf16': True, 'compile': True})
