@@ -15,6 +15,8 @@ LONGEST_FIRST = (
     'test_models/test_fast_path.py',
     'test_tools/test_wheelhouse.py',
     'test_tools/test_pretrain.py',
+    'test_checkpoints/test_file_kinds.py',
+    'test_tools/test_transfer_configs.py',
     'test_engine/test_entry_points.py',
     'test_engine/test_resume.py',
     'test_engine/test_rank_randomness.py',

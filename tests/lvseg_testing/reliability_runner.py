@@ -7,7 +7,7 @@ import torch
 from lvseg_testing.tool_runner import run_tool
 
 
-def run_failing_tool(*args: str, nproc: int = 0, timeout: int = 120, env: dict | None = None
+def run_failing_tool(*args: str, nproc: int = 0, timeout: int = 900, env: dict | None = None
                      ) -> subprocess.CompletedProcess:
     """:func:`tool_runner.run_tool` expecting the tool to fail: the finished process; the test fails if the tool
     exits 0 or runs past ``timeout`` seconds. ``env`` adds variables."""

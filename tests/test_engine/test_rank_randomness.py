@@ -6,34 +6,23 @@ drawing (after ``StepSeedHook``) and the rank's own losses (``lvseg_testing.rank
 itself after iteration ``k``, once every rank has recorded it; the resumed run starts from the last checkpoint
 before ``k``, so the iterations in between are computed twice, and must agree on every rank.
 """
-import os
 from pathlib import Path
 
 import pytest
+from lvseg_testing.probed_config import probe_env, probed_config
 from lvseg_testing.rank_probe import read_probe
 from lvseg_testing.tool_runner import DEMO_CONFIG, PRETRAIN_DEMO_CONFIG, demo_overrides, pretrain_overrides, run_tool
 
 pytestmark = pytest.mark.slow
 
-TESTS = str(Path(__file__).parents[1])
 LOSSES = ('loss', 'loss_cls', 'loss_token', 'decode.loss_ce', 'aux.loss_ce')
-
-
-def probed(config: Path, folder: Path) -> Path:
-    """A config that is ``config`` with :class:`~lvseg_testing.rank_probe.RankProbeHook` among its default hooks
-    (custom imports are read with the config file, so they cannot come from ``--cfg-options``)."""
-    path = folder / f'probed_{config.name}'
-    path.write_text(f"_base_ = ['{config}']\n"
-                    "custom_imports = dict(imports=['lvseg', 'lvseg_testing.rank_probe'], allow_failed_imports=False)\n"
-                    "default_hooks = dict(rank_probe=dict(type='RankProbeHook', tag='run'))\n")
-    return path
 
 
 def kill_and_resume(tool: str, config: Path, work: Path, options: list[str], kill_after: int) -> str:
     """Run ``tool`` on 2 ranks until it kills itself after iteration ``kill_after``, then ``--resume`` it to the end;
     return the resumed run's output."""
-    env = {'PYTHONPATH': os.pathsep.join(filter(None, [TESTS, os.environ.get('PYTHONPATH')]))}
-    config = probed(config, work.parent)  # not in the work dir, where the runner dumps the config it ran
+    env = probe_env()
+    config = probed_config(config, work.parent)  # not in the work dir, where the runner dumps the config it ran
     killed = run_tool(tool, str(config), '--work-dir', str(work), *options, 'default_hooks.rank_probe.tag=first',
                       f'default_hooks.rank_probe.kill_after={kill_after}', nproc=2, env=env, expect_failure=True)
     assert 'Signal 9 (SIGKILL)' in killed.stdout + killed.stderr  # torchrun's report: killed, not failed

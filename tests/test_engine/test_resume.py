@@ -1,17 +1,16 @@
 """--resume after a kill continues exactly as the uninterrupted run: same losses, lr, metrics, EMA weights."""
 import json
-import os
 import pickle
 import random
 import signal
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from lvseg_testing.tool_runner import DEMO_CONFIG, PRETRAIN_DEMO_CONFIG, REPO, demo_overrides, run_tool
+from lvseg_testing.probed_config import probe_env, probed_config
+from lvseg_testing.rank_probe import read_probe
+from lvseg_testing.tool_runner import DEMO_CONFIG, PRETRAIN_DEMO_CONFIG, demo_overrides, run_tool
 from mmengine.dataset import DefaultSampler
 from mmengine.dataset import sampler as mmengine_sampler
 
@@ -181,15 +180,12 @@ def test_segmentation_run_killed_mid_training_resumes_exactly(ade_root, tmp_path
     uninterrupted = tmp_path / 'uninterrupted'
     run_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(uninterrupted), *options)
 
+    # killed by the run itself after iteration 5, iter_3.pth on disk: -9, where a run that finished would exit 0
     killed = tmp_path / 'killed'
-    command = [sys.executable, str(REPO / 'tools/train.py'), str(DEMO_CONFIG), '--work-dir', str(killed), *options]
-    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1'))
-    for line in run.stdout:
-        if 'Iter(train) [5/6]' in line:  # iter_3.pth is written; iteration 6 is under way
-            run.send_signal(signal.SIGKILL)
-            break
-    assert run.wait(timeout=60) == -signal.SIGKILL
+    run = run_tool('train.py', str(probed_config(DEMO_CONFIG, tmp_path)), '--work-dir', str(killed), *options,
+                   'default_hooks.rank_probe.kill_after=5', env=probe_env(), expect_failure=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
+    assert sorted(read_probe(killed, 'run', rank=0)) == [1, 2, 3, 4, 5]
     assert (killed / 'iter_3.pth').is_file() and not (killed / 'iter_6.pth').exists()
 
     resumed = run_tool('train.py', str(DEMO_CONFIG), '--work-dir', str(killed), '--resume', *options)
@@ -225,8 +221,9 @@ def test_pretraining_resumed_at_an_epoch_ends_with_the_same_weights_and_ema(imag
 @pytest.mark.slow
 def test_pretraining_killed_mid_epoch_resumes_exactly(imagenet_root, tmp_path):
     """2 epochs of 4 iterations, a mid-epoch checkpoint every 2 iterations, training data from 2 persistent
-    workers; killed in epoch 2 after iteration 6's checkpoint, then resumed: the resumed run trains iterations 7
-    and 8 on the same data with the same random numbers, and ends with the same weights, EMA and accuracy."""
+    workers; killed in epoch 2 after iteration 7, iteration 6's checkpoint on disk, then resumed: the resumed run
+    trains iterations 7 and 8 on the same data with the same random numbers, and ends with the same weights, EMA
+    and accuracy."""
     eval_loader = ['num_workers=0', 'persistent_workers=False', 'batch_size=4', f'dataset.data_root={imagenet_root}']
     train_loader = ['num_workers=2', 'persistent_workers=True', 'batch_size=4', f'dataset.data_root={imagenet_root}']
     options = ['--cfg-options', *[f'train_dataloader.{o}' for o in train_loader],
@@ -238,18 +235,12 @@ def test_pretraining_killed_mid_epoch_resumes_exactly(imagenet_root, tmp_path):
     kept = sorted(p.name for p in uninterrupted.glob('*.pth'))  # no mid-epoch checkpoint is left behind
     assert len(kept) == 2 and kept[0].startswith('best_accuracy_top1_epoch_') and kept[1] == 'epoch_2.pth'
 
+    # killed by the run itself after iteration 7 (epoch 2, batch 3), iter_6.pth on disk
     killed = tmp_path / 'killed'
-    command = [sys.executable, str(REPO / 'tools/pretrain.py'), str(PRETRAIN_DEMO_CONFIG), '--work-dir', str(killed),
-               *options]
-    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1'))
-    lines = []
-    for line in run.stdout:
-        lines.append(line)
-        if 'Epoch(train) [2][3/4]' in line:  # iter_6.pth is written; iteration 8 may be under way
-            run.send_signal(signal.SIGKILL)
-            break
-    assert run.wait(timeout=60) == -signal.SIGKILL, ''.join(lines[-30:])
+    run = run_tool('pretrain.py', str(probed_config(PRETRAIN_DEMO_CONFIG, tmp_path)), '--work-dir', str(killed),
+                   *options, 'default_hooks.rank_probe.kill_after=7', env=probe_env(), expect_failure=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
+    assert sorted(read_probe(killed, 'run', rank=0)) == list(range(1, 8))
     assert (killed / 'last_checkpoint').read_text() == str(killed / 'iter_6.pth')
     assert not (killed / 'iter_2.pth').exists()  # replaced by epoch_1.pth
     assert not (killed / 'epoch_2.pth').exists()

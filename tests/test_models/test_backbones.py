@@ -9,7 +9,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from lvseg.checkpoints.fit import CheckpointMismatchError
 from lvseg.models import T2TViT, TokenViT
-from lvseg.models.backbones.interface import TokenBackbone
 from lvseg.models.backbones.lvvit import LVViT
 
 WIDTH, DEPTH = 32, 2
@@ -37,10 +36,19 @@ def build(name: str, **kwargs) -> torch.nn.Module:
 
 
 @parametrize_backbones
-def test_it_implements_the_token_backbone_interface(name):
-    backbone = build(name, final_norm=True)
-    assert isinstance(backbone, TokenBackbone)
-    assert backbone.embed_dims == WIDTH and backbone.final_norm
+def test_the_token_path_and_the_dense_path_give_the_same_normed_tokens(name):
+    """The classifier's path (``patch_embed`` then ``forward_tokens``) and the segmentor's (``forward``, the last
+    block's map) give the same patch tokens, to the bit, after the final norm: with its initial gain 1 and bias 0,
+    every token has mean 0 and variance 1 over its ``embed_dims`` channels."""
+    backbone = build(name, img_size=64, out_indices=(DEPTH - 1,), final_norm=True).eval()
+    images = torch.rand(2, 3, 48, 80, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        tokens = backbone.forward_tokens(*backbone.patch_embed(images))
+        (dense,) = backbone(images)
+    assert backbone.embed_dims == WIDTH and tokens.shape == (2, 1 + 3 * 5, WIDTH)
+    assert torch.equal(dense, tokens[:, 1:].transpose(1, 2).reshape(2, WIDTH, 3, 5))
+    torch.testing.assert_close(tokens.mean(-1), torch.zeros(2, 16), rtol=0, atol=1e-5)
+    torch.testing.assert_close(tokens.var(-1, unbiased=False), torch.ones(2, 16), rtol=0, atol=1e-3)
 
 
 @parametrize_backbones

@@ -98,7 +98,7 @@ def test_infer_and_get_flops_check_their_options_too(ade_root, tmp_path, monkeyp
                             ('analysis/get_flops', [str(DEMO_CONFIG), '--shape', '128'])):
         monkeypatch.setattr('sys.argv', [tool, *arguments, '--cfg-options', 'model.pretrianed=None'])
         capsys.readouterr()
-        assert exit_status(lambda argv: import_tool(tool).main(), []) == 2
+        assert exit_status(lambda argv, tool=tool: import_tool(tool).main(), []) == 2
         assert [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')] == [PRETRIANED]
     assert not (tmp_path / 'out').exists()
 

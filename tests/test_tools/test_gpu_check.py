@@ -4,13 +4,17 @@ whose logs show every line the benchmarks print."""
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
+from lvseg_testing.run_records import train_records
 from lvseg_testing.tool_runner import REPO, import_tool
+from mmengine.config import Config
 
 gpu_check = import_tool('gpu_check')
 
@@ -82,16 +86,55 @@ def test_pipeline_bench_figures_take_every_pipeline_ratio_and_the_cuda_batch():
                        'device_pipeline.cuda_decode_augment_ms': 30.2}
 
 
-def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path):
+# A step that outlives any limit, and a process it started: that process's pid, written (whole) to argv[1].
+SLEEPER = '''
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])
+with open(sys.argv[1] + '.part', 'w') as file:
+    file.write(str(child.pid))
+os.replace(sys.argv[1] + '.part', sys.argv[1])
+time.sleep(600)
+'''
+
+
+def has_ended(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie (dead; its new parent may not have reaped it yet)."""
+    try:
+        return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] == 'Z'
+    except FileNotFoundError:
+        return True
+
+
+def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path, monkeypatch):
     quick = gpu_check.Step('quick one', [sys.executable, '-c', 'print("images/s lvseg: 5.0")'], 1, 60,
                            figures=gpu_check.train_step_figures('train_step'))
     gpu_check.run_step(quick, tmp_path, seconds_left=60.0)
     assert quick.status == 'ok' and quick.found == {'train_step.lvseg.images_per_s': 5.0}
     assert (tmp_path / 'quick_one.log').read_text().endswith('images/s lvseg: 5.0\n')
-    slow = gpu_check.Step('sleeper', [sys.executable, '-c', 'import time; time.sleep(30)'], 1, 60)
-    started = time.perf_counter()
-    gpu_check.run_step(slow, tmp_path, seconds_left=1.0)
-    assert slow.status == 'stopped after 1 s' and time.perf_counter() - started < 20
+
+    pid_file, started = tmp_path / 'grandchild.pid', []
+
+    class StartedPopen(subprocess.Popen):
+        """run_step's Popen, back once the sleeper has started its own process: the limit counts from there."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+            while not pid_file.exists() and self.poll() is None:
+                time.sleep(0.01)
+
+    slow = gpu_check.Step('sleeper', [sys.executable, '-c', SLEEPER, str(pid_file)], 1, 60)
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, 'Popen', StartedPopen)
+        gpu_check.run_step(slow, tmp_path, seconds_left=1.0)
+    assert slow.status == 'stopped after 1 s'
+    assert started[0].returncode == -signal.SIGKILL  # killed by the limit, not finished
+    # the process it started is killed with its session (SIGKILL may take a moment to land: a hang guard)
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 60
+    while not has_ended(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert has_ended(grandchild)
     assert (tmp_path / 'sleeper.log').read_text().startswith('$ ')
     late = gpu_check.Step('late', [sys.executable, '-c', 'pass'], 1, 60)
     gpu_check.run_step(late, tmp_path, seconds_left=0.0)
@@ -179,27 +222,30 @@ def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     figures = report['figures']
     assert figures['cuda_tests.failed'] == 0 and figures['cuda_tests.passed'] == 0 and figures['cuda_tests.skipped'] > 0
     assert figures['cuda_tests.skip_reasons'] == [gpu_check.MULTI_GPU_SKIP, 'needs a CUDA device (make gpu-check)']
-    assert figures['train_step.lvseg.images_per_s'] > 0 and figures['seg_step.slide.images_per_s'] > 0
     for run in ('pretrain', 'pretrain_device', 'train'):
         assert figures[f'{run}.iterations_logged'] == 6 and figures[f'{run}.all_finite'], run
-        assert figures[f'{run}.images_per_s'] > 0, run
-    device_run = logs_of(tmp_path, report)["pretrain 6 iterations, augment_on='device'"]
-    assert "augment_on='device': train workers read image bytes" in device_run
-    assert re.search(r"^gpu-check: augment_on='device': GPU decode \+ augment \+ normalize not measured images/s, "
-                     rf"LV-ViT-S train step {NUMBER} images/s, ratio not measured; demo pretraining {NUMBER} images/s "
-                     rf"with the workers' augmentation, {NUMBER} with the device's$", result.stdout, re.M)
+    logs = logs_of(tmp_path, report)
+    assert_the_report_carries_the_printed_figures(figures, logs, tmp_path / 'report')
+    assert "augment_on='device': train workers read image bytes" in logs["pretrain 6 iterations, augment_on='device'"]
+    feed = (f"gpu-check: augment_on='device': GPU decode + augment + normalize not measured images/s, LV-ViT-S train "
+            f"step {figures['train_step.lvseg.images_per_s']:.1f} images/s, ratio not measured; demo pretraining "
+            f"{figures['pretrain.images_per_s']:.1f} images/s with the workers' augmentation, "
+            f"{figures['pretrain_device.images_per_s']:.1f} with the device's")
+    assert re.search(f'^{re.escape(feed)}$', result.stdout, re.M), result.stdout[-3000:]
     assert [goal['verdict'] for goal in report['goals'] if goal['measured'] != 'not measured'] == \
         ['not judged (dry run on the CPU)'] * sum(goal['measured'] != 'not measured' for goal in report['goals'])
     assert all(ok for _, ok in report['checks'])
     text = (tmp_path / 'report/report.md').read_text()
     assert all(goal['what'] in text for goal in report['goals']) and 'dry run on the CPU' in text
     assert 'gpu-check: time budget 720 s' in result.stdout
-    logs = logs_of(tmp_path, report)
     assert_train_step_lines(logs['train step'])
+    assert_train_step_ratios(logs['train step'])
     assert re.search(r'^images/s lvseg \[fp32\]: ', logs['train step compiled'], re.M)
     assert 'images/s naive' not in logs['train step compiled']  # --models lvseg: the model that matters, alone
     assert_seg_step_lines(logs['seg step'])
+    assert_seg_step_ratios(logs['seg step'])
     assert_data_pipeline_lines(logs['data pipeline'])
+    assert_data_pipeline_ratios(logs['data pipeline'])
     assert_device_pipeline_lines(logs['device pipeline'])
 
 
@@ -267,3 +313,107 @@ def assert_device_pipeline_lines(out: str) -> None:
         assert re.search(rf'^images/s {name}: {NUMBER} \(range {NUMBER}-{NUMBER}\)  ms/image {NUMBER}$', out, re.M)
     for ratio in (r'device-workers/timm', r'device-workers/timm\+map', 'device-whole/cpu-whole', 'device-whole/timm'):
         assert re.search(rf'^ratio {ratio}: paired by round {NUMBER} \(range', out, re.M)
+
+
+# The report's figures are numbers the steps printed, and each ratio a bench prints is the quotient of figures it
+# printed beside it, to the precision printed: a printed number stands for any value within half a unit of its last
+# digit, so a quotient of printed numbers is an interval.
+Interval = tuple[float, float]
+
+
+def shown(text: str) -> Interval:
+    """The values a number printed as ``text`` stands for."""
+    half = 0.5 * 10.0 ** -len(text.partition('.')[2])
+    return float(text) - half, float(text) + half
+
+
+def quotient(numerator: Interval, denominator: Interval, scale: float = 1.0) -> Interval:
+    return scale * numerator[0] / denominator[1], scale * numerator[1] / denominator[0]
+
+
+def is_shown_as(value: Interval, text: str) -> bool:
+    """Whether a value of the interval ``value`` prints as ``text``."""
+    low, high = shown(text)
+    return value[0] <= high and low <= value[1]
+
+
+def assert_the_report_carries_the_printed_figures(figures: dict, logs: dict[str, str], report_dir) -> None:
+    """Every benchmark figure of the report is the number its step printed (the bf16 line where the train step times
+    two precisions); a tool run's losses are its first and last logged ones, its images/s its batch over the median
+    of the later half of its logged iteration times."""
+    for step, prefix in (('train step', 'train_step.lvseg'), ('train step compiled', 'train_step_compiled.lvseg')):
+        lines = {tag: (images, gflops) for tag, images, gflops in re.findall(
+            rf'^images/s lvseg \[(\w+)\]: ({NUMBER})  achieved ({NUMBER}) GFLOP/s', logs[step], re.M)}
+        images, gflops = lines.get('bf16', lines['fp32'])
+        assert (figures[f'{prefix}.images_per_s'], figures[f'{prefix}.achieved_gflop_per_s']) == \
+            (float(images), float(gflops)), step
+    for case in ('train', 'slide'):
+        printed = re.search(rf'^images/s {case} \[fp32\]: ({NUMBER})  achieved ({NUMBER}) GFLOP/s .*  peak RSS '
+                            rf'({NUMBER}) MiB', logs['seg step'], re.M).groups()
+        assert tuple(figures[f'seg_step.{case}.{key}'] for key in ('images_per_s', 'achieved_gflop_per_s',
+                                                                    'peak_mib')) == tuple(map(float, printed)), case
+    for step, prefix in (('data pipeline', 'data_pipeline'), ('device pipeline', 'device_pipeline')):
+        for what, value in re.findall(rf'^images/s ([^:\n]+): ({NUMBER})', logs[step], re.M):
+            assert figures[f'{prefix}.{what.replace(" ", ".")}.images_per_s'] == float(value), what
+        for what, value in re.findall(rf'^ratio ([^:\n]+): paired by round ({NUMBER})', logs[step], re.M):
+            assert figures[f'{prefix}.ratio.{what.replace(" ", ".")}'] == float(value), what
+    for run in ('pretrain', 'pretrain_device', 'train'):
+        work = report_dir / run
+        losses, times = zip(*[(record['loss'], record['time']) for record in train_records(work)])
+        later = sorted(times[len(times) // 2:])
+        batch = Config.fromfile(next(work.glob('*.py'))).train_dataloader.batch_size
+        assert (figures[f'{run}.loss_first'], figures[f'{run}.loss_last']) == (losses[0], losses[-1]), run
+        assert figures[f'{run}.images_per_s'] == batch / later[len(later) // 2], run
+
+
+def assert_train_step_ratios(out: str) -> None:
+    """bench/train_step.py: achieved FLOP/s are the train FLOPs per image times images/s; lvseg over each peer
+    (images/s: the peer's step time over lvseg's; FLOP/s), bf16 over fp32, the stem's share of the lvseg step, the
+    peer's step plus the stem, and the NCHW stem's time over the channels-last one's are the quotients (and the
+    sum) of the figures printed."""
+    train_gflops = dict(re.findall(rf'^flops (\S+): forward {NUMBER} GMACs/image, train ({NUMBER}) GFLOPs', out, re.M))
+    step, achieved = {}, {}
+    for name, tag, images, gflops, seconds in re.findall(rf'^images/s (\S+) \[(\w+)\]: ({NUMBER})  achieved '
+                                                         rf'({NUMBER}) GFLOP/s  step median ({NUMBER}) s', out, re.M):
+        step[name, tag], achieved[name, tag] = shown(seconds), shown(gflops)
+        train, rate = shown(train_gflops[name]), shown(images)
+        assert is_shown_as((train[0] * rate[0], train[1] * rate[1]), gflops), (name, tag)
+    assert len(step) == 8
+    for ref, tag, images, flops in re.findall(rf'^ratio lvseg/(\S+) \[(\w+)\]: images/s ({NUMBER}), FLOP/s '
+                                              rf'({NUMBER});', out, re.M):
+        assert is_shown_as(quotient(step[ref, tag], step['lvseg', tag]), images), (ref, tag)
+        assert is_shown_as(quotient(achieved['lvseg', tag], achieved[ref, tag]), flops), (ref, tag)
+    for name, speed_up in re.findall(rf'^speed-up bf16/fp32 (\S+): images/s ({NUMBER});', out, re.M):
+        assert is_shown_as(quotient(step[name, 'fp32'], step[name, 'bf16']), speed_up), name
+    for tag in ('fp32', 'bf16'):
+        stem, share = re.search(rf'^stem \(channels-last\) \[{tag}\]: patch_embed forward\+backward median ({NUMBER}) '
+                                rf's .* = ({NUMBER})% of the lvseg step', out, re.M).groups()
+        assert is_shown_as(quotient(shown(stem), step['lvseg', tag], scale=100), share), tag
+        both, times = re.search(rf'^timm-peer step \+ the stem alone \[{tag}\]: ({NUMBER}) s, ({NUMBER})x', out,
+                                re.M).groups()
+        peer = step['timm-peer', tag]
+        assert is_shown_as((peer[0] + shown(stem)[0], peer[1] + shown(stem)[1]), both), tag
+        assert is_shown_as(quotient(shown(both), step['lvseg', tag]), times), tag
+        nchw, speed = re.search(rf'^stem NCHW \[{tag}\]: median ({NUMBER}) s .*; the lvseg stem runs at ({NUMBER})x',
+                                out, re.M).groups()
+        assert is_shown_as(quotient(shown(nchw), shown(stem)), speed), tag
+
+
+def assert_seg_step_ratios(out: str) -> None:
+    """bench/seg_step.py's with_cp on/off: the step times' and the peak RSS's quotients of the printed figures."""
+    cases = {case: (shown(seconds), shown(peak)) for case, seconds, peak in re.findall(
+        rf'^images/s (train|train with_cp) \[fp32\]: .* step median ({NUMBER}) s .*  peak RSS ({NUMBER}) MiB', out,
+        re.M)}
+    step_time, peak = re.search(rf'^with_cp on/off \[fp32\]: step time ({NUMBER})x, peak memory ({NUMBER})x', out,
+                                re.M).groups()
+    assert is_shown_as(quotient(cases['train with_cp'][0], cases['train'][0]), step_time)
+    assert is_shown_as(quotient(cases['train with_cp'][1], cases['train'][1]), peak)
+
+
+def assert_data_pipeline_ratios(out: str) -> None:
+    """bench/data_pipeline.py: each ratio "of the medians" is the quotient of the two pipelines' printed images/s."""
+    rates = {what: shown(value) for what, value in re.findall(rf'^images/s ([^:\n]+): ({NUMBER})', out, re.M)}
+    ratios = re.findall(rf'^ratio (\w+) (\S+)/(\S+): paired by round .*; of the medians ({NUMBER})$', out, re.M)
+    assert len(ratios) == 8
+    for clock, name, ref, medians in ratios:
+        assert is_shown_as(quotient(rates[f'{clock} {name}'], rates[f'{clock} {ref}']), medians), (clock, name, ref)
