@@ -259,7 +259,7 @@ def _syncbn_rank(rank: int, init_file: str, batch: torch.Tensor, results: dict) 
     dist.destroy_process_group()
 
 
-@pytest.mark.skipif(torch.cuda.device_count() < 2, reason='needs 2 GPUs')  # gpu_check.MULTI_GPU_SKIP
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason='needs 2 GPUs')  # judge.MULTI_GPU_SKIP (gpu_check)
 def test_syncbn_on_two_gpus_normalizes_as_one_batchnorm_over_the_whole_batch(tmp_path):
     batch = torch.randn(8, 16, 5, 5, generator=torch.Generator().manual_seed(4)) * 3 + 1
     manager = mp.get_context('spawn').Manager()

@@ -5,10 +5,13 @@
   that ``custom_imports=['lvseg']`` registers them.
 - The demo is the demo's: nothing in ``lvseg/``, ``tools/`` or ``bench/`` imports ``lvseg.demo`` but the demo itself
   and its tool, ``tools/make_demo_data.py`` (``tools/demo.sh`` runs that tool). The tests may.
+- The wheelhouse stands alone: ``lvseg.infra.wheelhouse`` imports the standard library, ``packaging`` and its own
+  modules only, because ``tools/setup_env.sh`` runs it before lvseg's requirements are installed.
 """
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +72,16 @@ def test_only_the_demo_and_its_tool_import_the_demo(folder):
     outside_the_demo = [p for p in python_files(folder)
                         if not p.is_relative_to(PACKAGE / 'demo') and str(p.relative_to(REPO)) not in DEMO_TOOLS]
     assert imports_of(outside_the_demo, 'lvseg.demo') == {}
+
+
+def test_the_wheelhouse_imports_the_standard_library_packaging_and_itself_only():
+    wheelhouse = 'lvseg.infra.wheelhouse'
+    outside = {str(path.relative_to(REPO)): sorted(
+        m for m in imported_modules(path) if not m.startswith(wheelhouse + '.')
+        and m.split('.')[0] not in {*sys.stdlib_module_names, 'packaging'})
+        for path in python_files('lvseg/infra/wheelhouse')}
+    assert set(outside) >= {'lvseg/infra/wheelhouse/install.py', 'lvseg/infra/wheelhouse/build.py'}
+    assert {path: found for path, found in outside.items() if found} == {}
 
 
 def test_the_reader_finds_relative_imports_of_the_engine_and_the_demo(tmp_path):

@@ -1,6 +1,7 @@
 """``--cfg-options`` as the tools take them: a misspelt key stops tools/train.py, tools/test.py and
 tools/pretrain.py before any data are read, with one ``error:`` line naming the closest key; the examples of their
-``--help``, of tools/gpu_check.py and of tools/demo.sh pass the check on the configs they are given for."""
+``--help``, of tools/gpu_check.py (lvseg/infra/gpu_check/plan.py) and of tools/demo.sh pass the check on the
+configs they are given for."""
 import argparse
 import re
 import shlex
@@ -19,6 +20,7 @@ from mmengine.config import Config, DictAction
 
 from lvseg.engine import launch
 from lvseg.engine.config_keys import check_arguments, check_overrides
+from lvseg.infra.gpu_check import plan as gpu_check_plan
 
 HEADLINE_CONFIG = REPO / 'configs/upernet_lvvit.py'
 PRETRAIN_CONFIG = REPO / 'configs/pretrain/lvvit-s_tokenlabel_8xb128-310e_in1k-224.py'
@@ -129,12 +131,12 @@ def test_the_options_of_the_tests_demo_and_gpu_check_pass(tmp_path):
     """What the end-to-end tests, tools/demo.sh and tools/gpu_check.py pass to the tools is not refused."""
     assert_valid(DEMO_CONFIG, demo_overrides(tmp_path)[1:])
     assert_valid(PRETRAIN_DEMO_CONFIG, pretrain_overrides(tmp_path, epochs=2)[1:])
-    gpu_check = import_tool('gpu_check')
     for dry_run in (True, False):
-        for step in (gpu_check.tool_run('pretrain', gpu_check.PRETRAIN_CONFIG, tmp_path, tmp_path, 6, dry_run),
-                     gpu_check.tool_run('pretrain', gpu_check.PRETRAIN_CONFIG, tmp_path, tmp_path, 6, dry_run,
-                                        augment_on='device'),
-                     gpu_check.tool_run('train', gpu_check.SEG_CONFIG, tmp_path, tmp_path, 6, dry_run)):
+        for step in (gpu_check_plan.tool_run('pretrain', gpu_check_plan.PRETRAIN_CONFIG, tmp_path, tmp_path, 6,
+                                             dry_run),
+                     gpu_check_plan.tool_run('pretrain', gpu_check_plan.PRETRAIN_CONFIG, tmp_path, tmp_path, 6,
+                                             dry_run, augment_on='device'),
+                     gpu_check_plan.tool_run('train', gpu_check_plan.SEG_CONFIG, tmp_path, tmp_path, 6, dry_run)):
             options = step.command[step.command.index('--cfg-options') + 1:]
             assert_valid(REPO / step.command[2], options)
     runs = demo_sh_runs()

@@ -1,6 +1,6 @@
-"""make gpu-check (tools/gpu_check.sh, tools/gpu_check.py): one line and out where there is no GPU, figures read
-from the benchmarks' and tools' output and judged against their goals, and (slow) the whole dry run on the CPU,
-whose logs show every line the benchmarks print."""
+"""make gpu-check (tools/gpu_check.sh, tools/gpu_check.py, lvseg/infra/gpu_check/): one line and out where there is
+no GPU, figures read from the benchmarks' and tools' output and judged against their goals, a step stopped at the
+time limit, and (slow) the whole dry run on the CPU, whose logs show every line the benchmarks print."""
 import json
 import os
 import re
@@ -13,10 +13,20 @@ from pathlib import Path
 import pytest
 import torch
 from lvseg_testing.run_records import train_records
-from lvseg_testing.tool_runner import REPO, import_tool
+from lvseg_testing.tool_runner import REPO
 from mmengine.config import Config
 
-gpu_check = import_tool('gpu_check')
+from lvseg.infra.gpu_check.figures import (
+    images_per_s,
+    pipeline_figures,
+    run_figures,
+    seg_step_figures,
+    train_step_figures,
+)
+from lvseg.infra.gpu_check.judge import GOALS, MULTI_GPU_SKIP, checks, feed_figures, judge
+from lvseg.infra.gpu_check.plan import PIPELINE_BENCHES, Step, cuda_test_files
+from lvseg.infra.gpu_check.report import feed_line
+from lvseg.infra.gpu_check.run import run_step
 
 TRAIN_STEP_OUTPUT = """bench/train_step.py: one train step (forward + loss + backward + AdamW) at 224 px
 images/s lvseg: 3.20  achieved 63.0 GFLOP/s  step median 2.500 s (min 2.4, max 2.6)
@@ -45,11 +55,11 @@ def test_without_cuda_it_stops_at_once_with_one_line(tmp_path):
 
 
 def test_bench_figures_are_read_from_their_lines():
-    figures = gpu_check.train_step_figures('train_step')(TRAIN_STEP_OUTPUT)
+    figures = train_step_figures('train_step')(TRAIN_STEP_OUTPUT)
     assert figures['train_step.lvseg.images_per_s'] == 3.20
     assert figures['train_step.lvseg.achieved_gflop_per_s'] == 63.0
     assert figures['train_step.lvseg.peak_fraction'] is None  # the CPU has no datasheet peak: "not measured"
-    figures = gpu_check.seg_step_figures(SEG_STEP_OUTPUT)
+    figures = seg_step_figures(SEG_STEP_OUTPUT)
     assert figures['seg_step.train.images_per_s'] == 0.134 and figures['seg_step.train.peak_mib'] == 4636
     assert figures['seg_step.slide.images_per_s'] == 0.243 and figures['seg_step.slide.peak_mib'] == 1841
 
@@ -62,10 +72,10 @@ def test_bf16_figures_and_peak_fractions_are_read_where_several_precisions_are_t
            'images/s train with_cp [bf16]: 20.000  achieved 99.0 GFLOP/s  peak allocated 9000 MiB  [train]\n'
            'images/s train [bf16]: 30.000  achieved 300000.0 GFLOP/s  peak allocated 12000 MiB  0.303 of the '
            'datasheet peak, 0.380 of the matmul ceiling  [train, batch 2 x 512x512]\n')
-    figures = gpu_check.train_step_figures('train_step')(log)
+    figures = train_step_figures('train_step')(log)
     assert figures['train_step.lvseg.images_per_s'] == 3100.5
     assert figures['train_step.lvseg.peak_fraction'] == 0.412 and figures['train_step.lvseg.matmul_fraction'] == 0.52
-    figures = gpu_check.seg_step_figures(log)
+    figures = seg_step_figures(log)
     assert figures['seg_step.train.images_per_s'] == 30.0 and figures['seg_step.train.peak_mib'] == 12000
     assert figures['seg_step.train.peak_fraction'] == 0.303 and figures['seg_step.slide.images_per_s'] is None
 
@@ -77,7 +87,7 @@ def test_pipeline_bench_figures_take_every_pipeline_ratio_and_the_cuda_batch():
            'ratio device-workers/timm: paired by round 6.02 (range 5.80-6.30)\n'
            'CUDA, batch of 128: decode (nvjpeg) 21.5 (range 20.0-23.0) ms; decode + augment + normalize 30.2 '
            '(range 29.0-31.0) ms (unverified)\n')
-    figures = gpu_check.pipeline_figures('device_pipeline')(log)
+    figures = pipeline_figures('device_pipeline')(log)
     assert figures == {'device_pipeline.timm.images_per_s': 415.0,
                        'device_pipeline.device-workers.images_per_s': 2500.0,
                        'device_pipeline.cpu.lvseg+store.images_per_s': 450.5,
@@ -106,9 +116,9 @@ def has_ended(pid: int) -> bool:
 
 
 def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path, monkeypatch):
-    quick = gpu_check.Step('quick one', [sys.executable, '-c', 'print("images/s lvseg: 5.0")'], 1, 60,
-                           figures=gpu_check.train_step_figures('train_step'))
-    gpu_check.run_step(quick, tmp_path, seconds_left=60.0)
+    quick = Step('quick one', [sys.executable, '-c', 'print("images/s lvseg: 5.0")'], 1, 60,
+                 figures=train_step_figures('train_step'))
+    run_step(quick, tmp_path, seconds_left=60.0)
     assert quick.status == 'ok' and quick.found == {'train_step.lvseg.images_per_s': 5.0}
     assert (tmp_path / 'quick_one.log').read_text().endswith('images/s lvseg: 5.0\n')
 
@@ -123,10 +133,10 @@ def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path, monkeypatch):
             while not pid_file.exists() and self.poll() is None:
                 time.sleep(0.01)
 
-    slow = gpu_check.Step('sleeper', [sys.executable, '-c', SLEEPER, str(pid_file)], 1, 60)
+    slow = Step('sleeper', [sys.executable, '-c', SLEEPER, str(pid_file)], 1, 60)
     with monkeypatch.context() as patch:
         patch.setattr(subprocess, 'Popen', StartedPopen)
-        gpu_check.run_step(slow, tmp_path, seconds_left=1.0)
+        run_step(slow, tmp_path, seconds_left=1.0)
     assert slow.status == 'stopped after 1 s'
     assert started[0].returncode == -signal.SIGKILL  # killed by the limit, not finished
     # the process it started is killed with its session (SIGKILL may take a moment to land: a hang guard)
@@ -136,13 +146,13 @@ def test_a_time_limit_stops_a_step_and_starts_no_more(tmp_path, monkeypatch):
         time.sleep(0.05)
     assert has_ended(grandchild)
     assert (tmp_path / 'sleeper.log').read_text().startswith('$ ')
-    late = gpu_check.Step('late', [sys.executable, '-c', 'pass'], 1, 60)
-    gpu_check.run_step(late, tmp_path, seconds_left=0.0)
+    late = Step('late', [sys.executable, '-c', 'pass'], 1, 60)
+    run_step(late, tmp_path, seconds_left=0.0)
     assert late.status == 'not started: the time limit was reached' and not (tmp_path / 'late.log').exists()
 
 
 def test_the_cuda_tests_are_collected_from_the_files_that_mark_them():
-    files = gpu_check.cuda_test_files()
+    files = cuda_test_files()
     assert 'tests/test_cuda.py' in files and 'tests/test_tools/test_gpu_check.py' not in files
 
 
@@ -158,41 +168,41 @@ def test_a_runs_losses_must_be_finite_and_fall(tmp_path):
     falling, broken = tmp_path / 'falling', tmp_path / 'broken'
     write_scalars(falling, [2.1, 2.0, 2.05, 1.9, 1.95, 1.8, 1.7, 1.75, 1.6, 1.5])
     write_scalars(broken, [2.1, 2.0, float('nan'), 1.9])
-    good = gpu_check.run_figures(falling, 'train', 2)('')
+    good = run_figures(falling, 'train', 2)('')
     assert good['train.all_finite'] and good['train.falls'] and good['train.amp_dtype'] == 'bfloat16'
     assert good['train.iterations_logged'] == 10 and good['train.loss_last'] == 1.5
-    assert not gpu_check.run_figures(broken, 'train', 2)('')['train.all_finite']
+    assert not run_figures(broken, 'train', 2)('')['train.all_finite']
     figures = {**good, 'pretrain.all_finite': True, 'pretrain.falls': False, 'pretrain.amp_dtype': 'bfloat16',
                'pretrain_device.all_finite': True, 'pretrain_device.falls': True,
                'pretrain_device.amp_dtype': 'bfloat16', 'cuda_tests.failed': 0, 'cuda_tests.skipped': 1,
-               'cuda_tests.passed': 6, 'cuda_tests.skip_reasons': [gpu_check.MULTI_GPU_SKIP]}  # a 1-GPU node
-    failed = [what for what, ok in gpu_check.checks([], figures, dry_run=False) if not ok]
+               'cuda_tests.passed': 6, 'cuda_tests.skip_reasons': [MULTI_GPU_SKIP]}  # a 1-GPU node
+    failed = [what for what, ok in checks([], figures, dry_run=False) if not ok]
     assert failed == ['pretrain: loss falls (mean of the last 5 < mean of the first 5)']
-    figures['cuda_tests.skip_reasons'] = [gpu_check.MULTI_GPU_SKIP, 'needs a CUDA device (make gpu-check)']
-    failed = [what for what, ok in gpu_check.checks([], figures, dry_run=False) if not ok]
+    figures['cuda_tests.skip_reasons'] = [MULTI_GPU_SKIP, 'needs a CUDA device (make gpu-check)']
+    failed = [what for what, ok in checks([], figures, dry_run=False) if not ok]
     assert 'CUDA tests ran (none skipped but those needing more GPUs)' in failed
 
 
 def test_goals_are_met_missed_unmeasured_or_left_unjudged_in_a_dry_run():
-    goal = gpu_check.GOALS[2]  # slide inference, images/s
-    assert gpu_check.judge(goal, {goal.key: 31.0}, dry_run=False) == ('31.0 images/s', 'met')
-    assert gpu_check.judge(goal, {goal.key: 12.5}, dry_run=False) == ('12.5 images/s', 'not met')
-    assert gpu_check.judge(goal, {}, dry_run=False) == ('not measured', 'not measured')
-    assert gpu_check.judge(goal, {goal.key: 0.2}, dry_run=True)[1] == 'not judged (dry run on the CPU)'
-    fraction = gpu_check.GOALS[0]
-    assert gpu_check.judge(fraction, {fraction.key: 0.412}, dry_run=False) == ('41.2%', 'met')
+    goal = GOALS[2]  # slide inference, images/s
+    assert judge(goal, {goal.key: 31.0}, dry_run=False) == ('31.0 images/s', 'met')
+    assert judge(goal, {goal.key: 12.5}, dry_run=False) == ('12.5 images/s', 'not met')
+    assert judge(goal, {}, dry_run=False) == ('not measured', 'not measured')
+    assert judge(goal, {goal.key: 0.2}, dry_run=True)[1] == 'not judged (dry run on the CPU)'
+    fraction = GOALS[0]
+    assert judge(fraction, {fraction.key: 0.412}, dry_run=False) == ('41.2%', 'met')
 
 
 def test_the_device_path_is_set_beside_the_train_step_it_must_feed():
     figures = {'device_pipeline.cuda_batch': 128.0, 'device_pipeline.cuda_decode_augment_ms': 40.0,
                'train_step.lvseg.images_per_s': 1600.0}
-    feed = gpu_check.feed_figures(figures)
+    feed = feed_figures(figures)
     assert feed == {'feed.device_path_images_per_s': 3200.0, 'feed.train_step_images_per_s': 1600.0, 'feed.ratio': 2.0}
-    goal = next(goal for goal in gpu_check.GOALS if goal.key == 'feed.ratio')
-    assert gpu_check.judge(goal, feed, dry_run=False) == ('2.00x', 'met')
-    assert gpu_check.judge(goal, {'feed.ratio': 0.5}, dry_run=False) == ('0.50x', 'not met')
-    assert gpu_check.feed_figures({'train_step.lvseg.images_per_s': 1600.0})['feed.ratio'] is None
-    line = gpu_check.feed_line({**figures, **feed, 'pretrain.images_per_s': 250.0})
+    goal = next(goal for goal in GOALS if goal.key == 'feed.ratio')
+    assert judge(goal, feed, dry_run=False) == ('2.00x', 'met')
+    assert judge(goal, {'feed.ratio': 0.5}, dry_run=False) == ('0.50x', 'not met')
+    assert feed_figures({'train_step.lvseg.images_per_s': 1600.0})['feed.ratio'] is None
+    line = feed_line({**figures, **feed, 'pretrain.images_per_s': 250.0})
     assert line == ("gpu-check: augment_on='device': GPU decode + augment + normalize 3200.0 images/s, LV-ViT-S train "
                     "step 1600.0 images/s, ratio 2.0; demo pretraining 250.0 images/s with the workers' augmentation, "
                     "not measured with the device's")
@@ -204,7 +214,7 @@ def test_a_runs_images_per_second_come_from_the_later_half_of_its_iteration_time
     times = [5.0, 3.0, 0.5, 0.4, 0.25, 0.5]  # the first iterations warm up
     run.joinpath('scalars.json').write_text(''.join(json.dumps({'loss': 1.0, 'time': t, 'step': i + 1}) + '\n'
                                                     for i, t in enumerate(times)))
-    assert gpu_check.images_per_s(tmp_path, batch=32) == 32 / 0.4  # the median of the last three
+    assert images_per_s(tmp_path, batch=32) == 32 / 0.4  # the median of the last three
 
 
 @pytest.mark.slow
@@ -214,14 +224,14 @@ def test_dry_run_runs_every_step_on_the_cpu_and_writes_the_report(tmp_path):
     report = json.loads((tmp_path / 'report/report.json').read_text())
     assert report['dry_run'] and report['machine']['gpu'] == 'none (CPU)'
     names = [step['name'] for step in report['steps']]
-    pipelines = [name.replace('_', ' ') for name in gpu_check.PIPELINE_BENCHES if (REPO / f'bench/{name}.py').is_file()]
+    pipelines = [name.replace('_', ' ') for name in PIPELINE_BENCHES if (REPO / f'bench/{name}.py').is_file()]
     assert names == ['cuda tests', 'train step', 'seg step', 'demo data, ImageNet layout', 'demo data, ADE20K layout',
                      'pretrain 6 iterations', "pretrain 6 iterations, augment_on='device'", 'train 6 iterations',
                      *pipelines, 'train step compiled']
     assert all(step['status'] == 'ok' and (tmp_path / 'report' / step['log']).is_file() for step in report['steps'])
     figures = report['figures']
     assert figures['cuda_tests.failed'] == 0 and figures['cuda_tests.passed'] == 0 and figures['cuda_tests.skipped'] > 0
-    assert figures['cuda_tests.skip_reasons'] == [gpu_check.MULTI_GPU_SKIP, 'needs a CUDA device (make gpu-check)']
+    assert figures['cuda_tests.skip_reasons'] == [MULTI_GPU_SKIP, 'needs a CUDA device (make gpu-check)']
     for run in ('pretrain', 'pretrain_device', 'train'):
         assert figures[f'{run}.iterations_logged'] == 6 and figures[f'{run}.all_finite'], run
     logs = logs_of(tmp_path, report)

@@ -1,5 +1,6 @@
-"""The wheelhouse (tools/wheelhouse.py): what it fetches for another Python, what an offline install takes from
-it, the one line that names what it lacks, and (slow) a whole offline set-up onto an existing torch."""
+"""The wheelhouse (tools/wheelhouse.py, lvseg/infra/wheelhouse/): what it fetches for another Python, what an offline
+install takes from it, the one line that names what it lacks, and (slow) a whole offline set-up onto an existing
+torch."""
 import json
 import os
 import subprocess
@@ -11,12 +12,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from lvseg_testing.tool_runner import REPO, import_tool
+from lvseg_testing.tool_runner import REPO
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-wheelhouse = import_tool('wheelhouse')
+from lvseg.infra.wheelhouse.build import platform_tags
+from lvseg.infra.wheelhouse.contents import collect, comes_with_torch, read_have, target_environment
+from lvseg.infra.wheelhouse.install import plan
+from lvseg.infra.wheelhouse.wheels import MANIFEST, Wheel, WheelhouseError
+
 PURE = 'py3-none-any'
 
 
@@ -42,23 +47,23 @@ def test_plan_takes_from_the_folder_only_what_the_environment_lacks(tmp_path):
     make_wheel(tmp_path, 'b', '1.0')
     make_wheel(tmp_path, 'c', '3.0')
     e = make_wheel(tmp_path, 'e', '0.5')
-    planned = wheelhouse.plan(tmp_path, ['a'], [], installed=versions(c='1.5', numpy='2.0', b='1.9'))
+    planned = plan(tmp_path, ['a'], [], installed=versions(c='1.5', numpy='2.0', b='1.9'))
     assert sorted(planned) == sorted([a, b, e])  # c and numpy kept; b 1.9 too old: the folder's newest b
 
 
 def test_any_opencv_build_meets_a_requirement_on_another(tmp_path):
     mm = make_wheel(tmp_path, 'mm', '1.0', ('opencv-python>=3',))
-    assert wheelhouse.plan(tmp_path, ['mm'], [], installed=versions(**{'opencv-python-headless': '4.10.0'})) == [mm]
-    with pytest.raises(wheelhouse.WheelhouseError, match=r'opencv-python>=3 \(needed by mm 1.0; found none; the '
-                                                         r'node must bring one OpenCV build'):
-        wheelhouse.plan(tmp_path, ['mm'], [], installed={})
+    assert plan(tmp_path, ['mm'], [], installed=versions(**{'opencv-python-headless': '4.10.0'})) == [mm]
+    with pytest.raises(WheelhouseError, match=r'opencv-python>=3 \(needed by mm 1.0; found none; the '
+                                              r'node must bring one OpenCV build'):
+        plan(tmp_path, ['mm'], [], installed={})
 
 
 def test_what_the_folder_lacks_is_named_in_one_line_with_who_needs_it(tmp_path):
     make_wheel(tmp_path, 'top', '1.0', ('x', 'y>=2'))
     make_wheel(tmp_path, 'y', '1.0')
-    with pytest.raises(wheelhouse.WheelhouseError) as error:
-        wheelhouse.plan(tmp_path, ['top'], [], installed=versions(y='1.5'))
+    with pytest.raises(WheelhouseError) as error:
+        plan(tmp_path, ['top'], [], installed=versions(y='1.5'))
     message = str(error.value)
     assert '\n' not in message
     assert message == (f'the wheelhouse {tmp_path} lacks: x (needed by top 1.0); '
@@ -68,28 +73,28 @@ def test_what_the_folder_lacks_is_named_in_one_line_with_who_needs_it(tmp_path):
 def test_torch_is_never_installed_even_when_the_folder_holds_one(tmp_path):
     make_wheel(tmp_path, 'torch', '9.0')
     make_wheel(tmp_path, 'needs-new-torch', '1.0', ('torch>=3',))
-    assert wheelhouse.plan(tmp_path, ['torch>=2'], [], installed=versions(torch='2.11.0+cu130')) == []
-    with pytest.raises(wheelhouse.WheelhouseError, match=r'torch>=3 \(needed by needs-new-torch 1.0; found torch '
-                                                         r'2.11.0\+cu130; lvseg never installs what comes with torch'):
-        wheelhouse.plan(tmp_path, ['needs-new-torch'], [], installed=versions(torch='2.11.0+cu130'))
+    assert plan(tmp_path, ['torch>=2'], [], installed=versions(torch='2.11.0+cu130')) == []
+    with pytest.raises(WheelhouseError, match=r'torch>=3 \(needed by needs-new-torch 1.0; found torch '
+                                              r'2.11.0\+cu130; lvseg never installs what comes with torch'):
+        plan(tmp_path, ['needs-new-torch'], [], installed=versions(torch='2.11.0+cu130'))
 
 
 def test_a_wheelhouse_for_another_python_is_refused_and_its_binary_wheels_never_taken(tmp_path):
     other = '3.99' if sys.version_info[:2] != (3, 99) else '3.98'
     abi = 'cp' + other.replace('.', '')
     make_wheel(tmp_path, 'fast', '1.0', tag=f'{abi}-{abi}-manylinux_2_17_x86_64')
-    with pytest.raises(wheelhouse.WheelhouseError, match=r'^the wheelhouse .* lacks: fast \(needed by the set-up\)$'):
-        wheelhouse.plan(tmp_path, ['fast'], [], installed={})
-    (tmp_path / wheelhouse.MANIFEST).write_text(json.dumps({'python_version': other}))
-    with pytest.raises(wheelhouse.WheelhouseError, match=rf'made for Python {other}, this is Python 3\.\d+: make one '
-                                                         rf'with "make wheelhouse PYTHON_VERSION=3\.\d+"'):
-        wheelhouse.plan(tmp_path, ['fast'], [], installed={})
-    with pytest.raises(wheelhouse.WheelhouseError, match='no wheelhouse folder'):
-        wheelhouse.plan(tmp_path / 'missing', ['fast'], [], installed={})
+    with pytest.raises(WheelhouseError, match=r'^the wheelhouse .* lacks: fast \(needed by the set-up\)$'):
+        plan(tmp_path, ['fast'], [], installed={})
+    (tmp_path / MANIFEST).write_text(json.dumps({'python_version': other}))
+    with pytest.raises(WheelhouseError, match=rf'made for Python {other}, this is Python 3\.\d+: make one '
+                                              rf'with "make wheelhouse PYTHON_VERSION=3\.\d+"'):
+        plan(tmp_path, ['fast'], [], installed={})
+    with pytest.raises(WheelhouseError, match='no wheelhouse folder'):
+        plan(tmp_path / 'missing', ['fast'], [], installed={})
 
 
 def fake_index(folder: Path, releases: dict[str, dict[str, tuple[str, ...]]]):
-    """A ``fetch`` for :func:`wheelhouse.collect` over ``releases`` ({name: {version: requirements}}): the newest
+    """A ``fetch`` for :func:`collect` over ``releases`` ({name: {version: requirements}}): the newest
     release that fits each requirement, written as a wheel into ``folder``; records every call."""
     calls = []
 
@@ -99,8 +104,8 @@ def fake_index(folder: Path, releases: dict[str, dict[str, tuple[str, ...]]]):
         for requirement in requirements:
             fits = [v for v in releases[requirement.name] if requirement.specifier.contains(v)]
             version = max(fits, key=Version)
-            wheels.append(wheelhouse.Wheel.read(make_wheel(folder, requirement.name, version,
-                                                           releases[requirement.name][version])))
+            wheels.append(Wheel.read(make_wheel(folder, requirement.name, version,
+                                                releases[requirement.name][version])))
         return wheels
     return fetch, calls
 
@@ -109,16 +114,16 @@ def test_collect_walks_the_requirements_for_the_target_python_and_narrows_by_ref
     releases = {'a': {'1.0': ('b', 'c>=1', 'torch', 'old; python_version < "3.12"')},
                 'b': {'1.0': ('c<2',)}, 'c': {'1.5': (), '3.0': ()}, 'old': {'1.0': ()}}
     fetch, calls = fake_index(tmp_path / 'wh312', releases)
-    wheels, needed_by = wheelhouse.collect([(Requirement('a'), 'lvseg')], wheelhouse.target_environment('3.12'),
-                                           fetch, lambda name, spec: wheelhouse.comes_with_torch(name))
+    wheels, needed_by = collect([(Requirement('a'), 'lvseg')], target_environment('3.12'),
+                                fetch, lambda name, spec: comes_with_torch(name))
     assert {name: str(w.version) for name, w in wheels.items()} == {'a': '1.0', 'b': '1.0', 'c': '1.5'}
     assert calls == [['a'], ['b', 'c>=1'], ['c<2,>=1']]  # c 3.0 first, then again within b's limit
     assert sorted(p.name for p in (tmp_path / 'wh312').iterdir()) == ['a-1.0-py3-none-any.whl',
                                                                      'b-1.0-py3-none-any.whl', 'c-1.5-py3-none-any.whl']
     assert needed_by['c'] == {'a', 'b'} and needed_by['torch'] == {'a'}
     fetch, _ = fake_index(tmp_path / 'wh311', releases)
-    wheels, _ = wheelhouse.collect([(Requirement('a'), 'lvseg')], wheelhouse.target_environment('3.11'), fetch,
-                                   lambda name, spec: wheelhouse.comes_with_torch(name))
+    wheels, _ = collect([(Requirement('a'), 'lvseg')], target_environment('3.11'), fetch,
+                        lambda name, spec: comes_with_torch(name))
     assert 'old' in wheels
 
 
@@ -126,19 +131,45 @@ def test_have_file_takes_pip_freeze_lines_and_names_a_bad_one(tmp_path):
     have = tmp_path / 'node.txt'
     have.write_text('# pip list --format=freeze\nscipy==1.16.2\nTimm\nopencv_python_headless==4.12.0.88\n'
                     'mylib @ file:///src/mylib\n-e git+https://example.org/x.git#egg=x\n')
-    assert wheelhouse.read_have(have) == {'scipy': Version('1.16.2'), 'timm': None,
-                                          'opencv-python-headless': Version('4.12.0.88'), 'mylib': None}
+    assert read_have(have) == {'scipy': Version('1.16.2'), 'timm': None,
+                               'opencv-python-headless': Version('4.12.0.88'), 'mylib': None}
     for bad in ('scipy>=1', 'scipy==not.a.version'):
         have.write_text(f'scipy==1.16\n{bad}\n')
-        with pytest.raises(wheelhouse.WheelhouseError, match=r'node.txt:2: expected "name", "name==version" or'):
-            wheelhouse.read_have(have)
+        with pytest.raises(WheelhouseError, match=r'node.txt:2: expected "name", "name==version" or'):
+            read_have(have)
 
 
 def test_platform_tags_reach_the_given_glibc_and_no_further():
-    tags = wheelhouse.platform_tags('2.28')
+    tags = platform_tags('2.28')
     assert {'manylinux_2_28_x86_64', 'manylinux_2_17_x86_64', 'manylinux2014_x86_64', 'manylinux1_x86_64'} <= set(tags)
     assert 'manylinux_2_31_x86_64' not in tags
 
+
+# tools/wheelhouse.py plan, run as tools/setup_env.sh runs it: before lvseg and its requirements are installed
+# (importing any of them fails here).
+WITHOUT_LVSEG = """import runpy, sys
+sys.modules.update(dict.fromkeys(['lvseg', 'torch', 'mmengine', 'mmseg', 'mmcv']))
+sys.argv = ['tools/wheelhouse.py', *sys.argv[1:]]
+runpy.run_path('tools/wheelhouse.py', run_name='__main__')
+"""
+
+
+def test_the_tool_plans_an_install_where_lvseg_and_its_requirements_are_not_importable(tmp_path):
+    probe = make_wheel(tmp_path, 'lvseg-probe-dist', '1.0', ('lvseg-probe-dep>=2',))
+    dep = make_wheel(tmp_path, 'lvseg-probe-dep', '2.0')
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, '-c', WITHOUT_LVSEG, 'plan', str(tmp_path), *args], cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+
+    planned = run('lvseg-probe-dist')
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert sorted(planned.stdout.splitlines()) == sorted([str(probe), str(dep)])
+    dep.unlink()
+    lacking = run('lvseg-probe-dist')
+    assert (lacking.returncode, lacking.stdout) == (1, '')
+    assert lacking.stderr == (f'error: the wheelhouse {tmp_path} lacks: lvseg-probe-dep>=2 (needed by '
+                              'lvseg-probe-dist 1.0)\n')
 
 # ---- slow: the whole offline set-up, as on a GPU node without network ----
 NOT_ON_THE_NODE = {'mmcv', 'mmengine', 'mmsegmentation', 'ftfy', 'regex', 'lvseg'}  # the issue's target node
