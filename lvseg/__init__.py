@@ -5,7 +5,7 @@ Importing this package registers its modules in mmseg's registries, so configs o
 behaves is the business of :class:`lvseg.engine.runner.LvsegRunner`, which lvseg's configs choose with
 ``runner_type='LvsegRunner'``.
 """
-from . import datasets, engine, evaluation, models  # noqa: F401
+from . import datasets, deploy, engine, evaluation, models  # noqa: F401
 from .version import __version__
 
 __all__ = ['__version__']

@@ -169,8 +169,8 @@ if [ -n "$WHEELHOUSE" ]; then
   "${PIP[@]}" install -q --no-deps --no-build-isolation --use-pep517 -e . || fail "lvseg" "pip could not install lvseg from $(pwd)"
   offline_install "lvseg's requirements" pytest --requires-of lvseg mmcv
 else
-  step "5/6 mmengine, mmsegmentation 1.2.2, timm, opencv and lvseg (editable)"
-  "${PIP[@]}" install -q --no-build-isolation "${CONSTRAINTS[@]}" -e ".[tests]" "$SETUPTOOLS_REQUIREMENT" ||
+  step "5/6 mmengine, mmsegmentation 1.2.2, timm, opencv, onnxruntime and lvseg (editable)"
+  "${PIP[@]}" install -q --no-build-isolation "${CONSTRAINTS[@]}" -e ".[tests,deploy]" "$SETUPTOOLS_REQUIREMENT" ||
     fail "lvseg" "pip could not install lvseg's requirements (setup.py); read pip's message above"
 fi
 

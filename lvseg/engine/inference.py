@@ -3,7 +3,7 @@
 Built on mmseg's ``MMSegInferencer``, which works with lvseg's configs as they are: it takes the config's test
 pipeline (``LoadAnnotations`` dropped), batches, runs the model's ``test_step`` (``whole`` or ``slide`` as the
 config says; labels at the image's own size) and draws overlays with the config's ``SegLocalVisualizer``.
-:class:`SegInferencer` changes four things:
+:class:`SegInferencer` changes five things:
 
 - the weights: read by :func:`lvseg.checkpoints.safe_load.load_checkpoint_file` (weights only unless
   ``LVSEG_UNSAFE_LOAD=1``), a released file converted, and loaded strictly
@@ -14,6 +14,8 @@ config says; labels at the image's own size) and draws overlays with the config'
   ``PALETTE``), else from the config's test dataset class (``ADE20KDataset``: the 150 ADE20K classes), else
   numbered (``MMSegInferencer`` falls back to Cityscapes' 19 classes, whatever the model predicts);
 - an image that cannot be read or prepared stops with a line naming it;
+- an ONNX file of ``tools/export.py`` in place of the checkpoint is run by onnxruntime as the model's
+  ``encode_decode`` (:class:`lvseg.deploy.onnx_segmentor.OnnxSegmentor`), everything around it unchanged;
 - :func:`segment_images` segments one image at a time and writes its files at once, atomically, under the
   input's name (``MMSegInferencer`` holds every prediction, ``(K, H, W)`` logits included, until the last
   image, and numbers its label files).
@@ -37,6 +39,7 @@ from PIL import Image
 from rich.progress import track
 
 from ..checkpoints.whole_model import load_checkpoint_strictly
+from ..deploy.onnx_segmentor import OnnxSegmentor
 from ..utils.atomic_write import atomic_write_path
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')  # found in folders
@@ -104,14 +107,26 @@ def class_meta(checkpoint: Mapping, cfg: Config, num_classes: int) -> dict:
     return {'classes': list(classes), 'palette': [list(colour) for colour in palette]}
 
 
+def is_onnx_file(weights: str | os.PathLike) -> bool:
+    """Whether ``weights`` names an ONNX graph (``tools/export.py``), not a checkpoint: it ends in ``.onnx``."""
+    return Path(weights).suffix.lower() == '.onnx'
+
+
 class SegInferencer(MMSegInferencer):
     """``MMSegInferencer`` that loads the checkpoint safely and strictly, names the classes from the checkpoint
     or the config, and names the image in errors of reading or preparing it (see the module).
 
+    With an ONNX file (:func:`is_onnx_file`) for weights, the model is an
+    :class:`~lvseg.deploy.onnx_segmentor.OnnxSegmentor` of the config's preprocessor and test mode: the same
+    pipeline, normalisation, whole or sliding-window inference and overlays, the graph run by onnxruntime; the
+    class names come from the file's metadata (``tools/export.py`` writes the checkpoint's).
+
     Args:
         model: the config (a file name or a ``Config``, ``--cfg-options`` applied).
-        weights: the checkpoint file (required: a randomly initialised segmentor is no use for inference).
-        device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ...; None picks CUDA when available.
+        weights: the checkpoint file (required: a randomly initialised segmentor is no use for inference), or an
+            ONNX file.
+        device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ...; None picks CUDA when available (the CPU for an ONNX file,
+            whose graph runs where onnxruntime's provider for the device is).
     """
 
     def __init__(self, model: str | os.PathLike | Config, weights: str | os.PathLike,
@@ -119,12 +134,17 @@ class SegInferencer(MMSegInferencer):
         cfg = Config.fromfile(os.fspath(model)) if isinstance(model, str | os.PathLike) else copy.deepcopy(model)
         if 'visualizer' in cfg:  # it only draws here: backends (local, TensorBoard) would want a save_dir
             cfg.visualizer.pop('vis_backends', None)
+        onnx = is_onnx_file(weights)
+        if onnx:  # the inputs are prepared on the CPU and handed to onnxruntime, which runs on ``device``
+            cfg.model = OnnxSegmentor.config_for(cfg.model, weights, device or 'cpu')
+            device = 'cpu'
         with warnings.catch_warnings():  # mmseg's words for weights=None; the weights are loaded right below
             for message in _NO_WEIGHTS_WARNINGS:
                 warnings.filterwarnings('ignore', message=message)
             super().__init__(model=cfg, weights=None, device=device)
-        checkpoint = load_checkpoint_strictly(self.model, weights)
-        self.model.dataset_meta = class_meta(checkpoint, cfg, self.model.decode_head.num_classes)
+        checkpoint = ({'meta': {'dataset_meta': self.model.file_dataset_meta}} if onnx
+                      else load_checkpoint_strictly(self.model, weights))
+        self.model.dataset_meta = class_meta(checkpoint, cfg, self.model.num_classes)
         self.pipeline = _naming_the_image(self.pipeline)
 
 

@@ -134,10 +134,12 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp('inputs')
     paths = dict(root=root, missing_config=root / 'nowhere.py', missing_checkpoint=root / 'nowhere.pth',
                  truncated=root / 'iter_4.pth', text=root / 'notes.pth', a_list=root / 'list.pth',
-                 blocker=root / 'a_file', image=root / 'photo.png', weights=root / 'weights.pth')
+                 blocker=root / 'a_file', image=root / 'photo.png', weights=root / 'weights.pth',
+                 text_onnx=root / 'notes.onnx')
     torch.save({'state_dict': {'w': torch.ones(1000)}}, paths['truncated'])
     paths['truncated'].write_bytes(paths['truncated'].read_bytes()[:2000])
     paths['text'].write_text('hello world\n')  # 'h' is pickle's BINGET: torch.load raised KeyError: 101
+    paths['text_onnx'].write_text('hello world\n')
     torch.save([1, 2], paths['a_list'])
     paths['blocker'].write_text('in the way')
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(paths['image'])
@@ -203,6 +205,22 @@ TABLE = {
     'visualize, unwritable output folder': (['visualize.py', 'token-labels', '{images}', '{root}/store',
                                              '{blocker}/pictures'], 'error: {blocker}/pictures: {blocker} is a file, '
                                                                     'not a folder; choose another output folder'),
+    'export, missing config': (['export.py', '{missing_config}', '{weights}', '{root}/m.onnx'],
+                               'error: {missing_config}: no such config file'),
+    'export, missing checkpoint': (['export.py', str(DEMO_CONFIG), '{missing_checkpoint}', '{root}/m.onnx'],
+                                   'error: {missing_checkpoint}: no such checkpoint file'),
+    'export, truncated checkpoint': (['export.py', str(DEMO_CONFIG), '{truncated}', '{root}/m.onnx'],
+                                     '{truncated_prefix}truncated .*; copy or download it again'),
+    'export, a checkpoint of another model': (['export.py', str(DEMO_CONFIG), '{weights}', '{root}/m.onnx'],
+                                              'error: {weights}: this checkpoint does not fit the model: .*'),
+    'export, output not .onnx': (['export.py', str(DEMO_CONFIG), '{weights}', '{root}/m.pth'],
+                                 'error: {root}/m.pth: the output file must end in .onnx'),
+    'export, unwritable output folder': (['export.py', str(DEMO_CONFIG), '{weights}', '{blocker}/m.onnx'],
+                                         'error: {blocker}: is a file, not a folder; choose another output folder'),
+    'export, shape too small': (['export.py', str(DEMO_CONFIG), '{weights}', '{root}/m.onnx', '--shape', '16', '64'],
+                                'error: --shape 16 64: each side must be at least 32 pixels'),
+    'infer, not an ONNX file': (['infer.py', str(DEMO_CONFIG), '{text_onnx}', '{image}', '--out-dir', '{root}/out'],
+                                'error: {text_onnx}: onnxruntime cannot load this file \\(.*INVALID_PROTOBUF.*\\)'),
     'label_store, missing store': (['label_store.py', 'info', '{root}/no_store'],
                                    'error: label store {root}/no_store: no such folder'),
 }

@@ -23,6 +23,7 @@ from timm.layers import DropPath, Mlp
 from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.lvvit import convert_lvvit_checkpoint
 from .attention import MultiHeadAttention, check_kernel
+from .input_size import pad_to_multiple
 from .pretrained import load_converted, read_checkpoint
 
 # Published presets (docs/method.md#lv-vit-backbone; official `tlt/models/lvvit.py`).
@@ -88,10 +89,8 @@ class ConvPatchEmbed(nn.Module):
         ``h = ceil(H / patch_size)``, ``w = ceil(W / patch_size)`` with 'corner' padding; with 'none', what the
         strided convolutions give (``h = (ceil(H / 2) - patch_size // 2) // (patch_size // 2) + 1``).
         """
-        pad_h = -x.shape[-2] % self.patch_size if self.padding == 'corner' else 0
-        pad_w = -x.shape[-1] % self.patch_size if self.padding == 'corner' else 0
-        if pad_h or pad_w:
-            x = nn.functional.pad(x, (0, pad_w, 0, pad_h))
+        if self.padding == 'corner':
+            x = pad_to_multiple(x, self.patch_size)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.relu(self.bn1(self.conv1(x)))

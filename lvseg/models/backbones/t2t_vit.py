@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmseg.registry import MODELS
 from timm.layers import Mlp
@@ -30,6 +29,7 @@ from timm.layers import Mlp
 from ...checkpoints.fit import CheckpointMismatchError
 from ...checkpoints.t2t_vit import convert_t2t_vit_checkpoint, t2t_tokens_type
 from .attention import attend, check_kernel
+from .input_size import pad_to_multiple
 from .lvvit import LVViT
 
 # The official presets (``models/t2t_vit.py``): T2T-ViT-14/19/24 with Performer T2T layers (``t2t_vit_14/19/24``)
@@ -208,10 +208,7 @@ class TokensToToken(nn.Module):
         self.project = nn.Linear(token_dims * later_kernel ** 2, embed_dims)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        pad_h, pad_w = -x.shape[-2] % TOKEN_STRIDE, -x.shape[-1] % TOKEN_STRIDE
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-        tokens, hw_shape = self._soft_split(x, 0)
+        tokens, hw_shape = self._soft_split(pad_to_multiple(x, TOKEN_STRIDE), 0)
         tokens, hw_shape = self._soft_split(self._to_map(self.attention1(tokens), hw_shape), 1)
         tokens, hw_shape = self._soft_split(self._to_map(self.attention2(tokens), hw_shape), 2)
         return self.project(tokens), hw_shape

@@ -1,0 +1,151 @@
+"""ONNX export of segmentors (lvseg/deploy/onnx_export.py), compared with mmseg's own ``encode_decode`` on
+onnxruntime: LV-ViT, T2T-ViT and DeiT demo segmentors at the crop and at a non-square size, every axis of a dynamic
+export at sizes and batches it was not traced at, and the refusals (slow: each export takes seconds)."""
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from lvseg_testing.tool_runner import REPO
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+
+import lvseg.deploy.onnx_export as onnx_export
+from lvseg.deploy.onnx_export import (
+    DATASET_META_KEY,
+    ExportError,
+    SegmentorLogits,
+    export_segmentor,
+    input_axes,
+)
+from lvseg.deploy.traceable import BinAveragePool
+
+DEMO = {name: REPO / f'configs/demo/upernet_{name}-demo_synthetic-128.py' for name in ('lvvit', 't2t-vit', 'deit')}
+FPN = REPO / 'configs/fpn_lvvit-s_8xb2-80k_ade20k-512x512.py'  # LV-ViT-S, FPN neck and head (mmseg's Upsample)
+TOLERANCE = 1e-4  # largest |onnxruntime - mmseg| over the largest |logit|, float32
+
+
+def built(config) -> torch.nn.Module:
+    """The config's segmentor with its initial weights (seeded; no pretrained file), in eval mode."""
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    cfg = Config.fromfile(config)
+    cfg.model.pretrained = None
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model.eval()
+
+
+def mmseg_logits(model, images: torch.Tensor) -> np.ndarray:
+    """mmseg's ``EncoderDecoder.encode_decode`` of an unpadded batch: the logits the graph must give."""
+    metas = [dict(img_shape=images.shape[2:], pad_shape=images.shape[2:], ori_shape=images.shape[2:])] * len(images)
+    with torch.no_grad():
+        return model.encode_decode(images, metas).numpy()
+
+
+def onnx_logits(path, images: torch.Tensor) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    return session.run(['logits'], {'images': images.numpy()})[0]
+
+
+def relative_difference(got: np.ndarray, expected: np.ndarray) -> float:
+    assert got.shape == expected.shape
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+def test_the_exported_module_gives_mmseg_encode_decode():
+    model = built(DEMO['lvvit'])
+    images = torch.randn(2, 3, 96, 160, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        got = SegmentorLogits(model)(images).numpy()
+    np.testing.assert_array_equal(got, mmseg_logits(model, images))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('shape', [(128, 128), (96, 160)], ids=['crop', 'non-square'])
+@pytest.mark.parametrize('name', list(DEMO))
+def test_a_fixed_export_gives_mmseg_logits(name, shape, tmp_path):
+    model = built(DEMO[name])
+    meta = {'classes': [f'c{i}' for i in range(8)], 'palette': [[i, i, i] for i in range(8)]}
+    comparisons = export_segmentor(model, tmp_path / 'model.onnx', shape, dynamic=False, dataset_meta=meta)
+    assert input_axes(tmp_path / 'model.onnx') == [1, 3, *shape]
+    images = torch.randn(1, 3, *shape, generator=torch.Generator().manual_seed(7))
+    assert relative_difference(onnx_logits(tmp_path / 'model.onnx', images), mmseg_logits(model, images)) < TOLERANCE
+    assert [c.shape for c in comparisons] == [(1, 3, *shape)] and comparisons[0].relative < TOLERANCE
+    props = {p.key: p.value for p in onnx.load(tmp_path / 'model.onnx').metadata_props}
+    assert props[DATASET_META_KEY] == '{"classes": ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"], "palette": ' \
+                                      '[[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3], [4, 4, 4], [5, 5, 5], [6, 6, 6], ' \
+                                      '[7, 7, 7]]}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['model.onnx']  # no temporary file left
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', [*DEMO.values(), FPN], ids=[*DEMO, 'fpn-lvvit-s'])
+def test_a_dynamic_export_follows_batch_height_and_width(config, tmp_path):
+    model = built(config)
+    export_segmentor(model, tmp_path / 'model.onnx', (128, 128), dynamic=True)
+    batch, channels, height, width = input_axes(tmp_path / 'model.onnx')
+    assert channels == 3 and all(isinstance(axis, str) for axis in (batch, height, width))
+    # none of these is the traced example (2 x 136 x 152) nor the compared ones (2 x 128 x 128, 1 x 168 x 104)
+    for seed, shape in enumerate([(1, 3, 128, 128), (3, 3, 100, 150), (1, 3, 224, 72), (2, 3, 160, 160)]):
+        images = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+        got = onnx_logits(tmp_path / 'model.onnx', images)
+        assert relative_difference(got, mmseg_logits(model, images)) < TOLERANCE, shape
+
+
+def test_only_encoder_decoders_of_several_classes_are_exported(tmp_path):
+    model = built(DEMO['lvvit'])
+    model.out_channels = 1
+    with pytest.raises(ExportError, match='binary segmentor'):
+        export_segmentor(model, tmp_path / 'model.onnx', (128, 128), dynamic=False)
+    with pytest.raises(ExportError, match='only EncoderDecoder segmentors are exported, this one is Linear'):
+        export_segmentor(torch.nn.Linear(2, 2), tmp_path / 'model.onnx', (128, 128), dynamic=False)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_graph_that_computes_other_logits_is_refused_and_not_written(tmp_path, monkeypatch):
+    """The exported copy pools the pyramid's 2x2, 3x3 and 6x6 bins into one, as if the replacement were wrong:
+    the comparison refuses the file."""
+    def one_bin_each(model):
+        for name, module in list(model.named_modules()):
+            if isinstance(module, torch.nn.AdaptiveAvgPool2d):
+                parent, _, attribute = name.rpartition('.')
+                setattr(model.get_submodule(parent), attribute, BinAveragePool(1))
+
+    monkeypatch.setattr(onnx_export, 'make_traceable', one_bin_each)
+    (tmp_path / 'model.onnx').write_text('an older export')
+    with pytest.raises(ExportError, match=r'the graph computes other logits than PyTorch \(1x3x128x128: largest logit '
+                                          r'difference .* of the largest logit\); refused above 0.001 of the largest '
+                                          r'logit\): nothing written'):
+        export_segmentor(built(DEMO['lvvit']), tmp_path / 'model.onnx', (128, 128), dynamic=False)
+    assert [p.name for p in tmp_path.iterdir()] == ['model.onnx']
+    assert (tmp_path / 'model.onnx').read_text() == 'an older export'
+
+
+@pytest.mark.slow
+def test_a_model_torch_cannot_export_gets_one_line(tmp_path, monkeypatch):
+    """A forward that branches on a tensor's value cannot be traced."""
+    decode_head_forward = type(built(DEMO['lvvit']).decode_head).forward
+
+    def branching(self, inputs):
+        logits = decode_head_forward(self, inputs)
+        return logits if logits.sum() > 0 else -logits
+
+    model = built(DEMO['lvvit'])
+    monkeypatch.setattr(type(model.decode_head), 'forward', branching)
+    with pytest.raises(ExportError, match=r'^torch.onnx.export or onnx.checker refused the graph: \w+: .+$'):
+        export_segmentor(model, tmp_path / 'model.onnx', (128, 128), dynamic=False)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_graph_that_fails_at_another_size_is_refused(tmp_path, monkeypatch):
+    """Traced at the crop (where DeiT's position embedding is not resized), a 'dynamic' graph fails at other
+    sizes: the check at a second size finds it."""
+    monkeypatch.setattr(onnx_export, 'OFF_SIZE', (0, 0))
+    with pytest.raises(ExportError, match=r'the graph fails on onnxruntime at 1x3x168x104 \(\w+: .*\); export '
+                                          'without --dynamic'):
+        export_segmentor(built(DEMO['deit']), tmp_path / 'model.onnx', (128, 128), dynamic=True)
+    assert not list(tmp_path.iterdir())
