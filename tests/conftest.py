@@ -11,7 +11,10 @@ TESTS = Path(__file__).resolve().parent
 # worker to finish the last of them alone.
 LONGEST_FIRST = (
     'test_tools/test_gpu_check.py',
+    'test_tools/test_export.py',
+    'test_deploy/test_onnx_dynamic.py',
     'test_tools/test_train_test.py',
+    'test_deploy/test_onnx_export.py',
     'test_models/test_fast_path.py',
     'test_tools/test_wheelhouse.py',
     'test_tools/test_pretrain.py',

@@ -23,8 +23,9 @@ class OnnxInputError(ValueError):
     """The ONNX file cannot be opened, or cannot take the inputs it is given; one line for the user."""
 
 
-def providers_for(device: str) -> list[str]:
-    """onnxruntime's execution providers for ``device`` ('cpu', 'cuda', 'cuda:N')."""
+def providers_for(device: str) -> list:
+    """onnxruntime's execution providers for ``device`` ('cpu', 'cuda', 'cuda:N'): the CPU's, or CUDA's on GPU N
+    (0 for 'cuda') with the CPU's for what CUDA's lacks."""
     import onnxruntime
     if not device.startswith('cuda'):
         return ['CPUExecutionProvider']
@@ -32,7 +33,8 @@ def providers_for(device: str) -> list[str]:
         raise OnnxInputError(f'--device {device}: this onnxruntime has no CUDA provider (it has '
                              f'{", ".join(onnxruntime.get_available_providers())}); install onnxruntime-gpu, or run '
                              'on the CPU with --device cpu')
-    return ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    gpu = int(device.partition(':')[2] or 0)
+    return [('CUDAExecutionProvider', {'device_id': gpu}), 'CPUExecutionProvider']
 
 
 @MODELS.register_module()
@@ -51,10 +53,11 @@ class OnnxSegmentor(EncoderDecoder):
                  align_corners: bool = False, device: str = 'cpu', init_cfg: dict | None = None) -> None:
         BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         import onnxruntime
+        from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf
+        from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as NotImplementedHere
         try:
             self.session = onnxruntime.InferenceSession(os.fspath(onnx_file), providers=providers_for(device))
-        except (onnxruntime.capi.onnxruntime_pybind11_state.Fail,
-                onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf) as error:
+        except (Fail, InvalidGraph, InvalidProtobuf, NotImplementedHere) as error:  # not ONNX, or not for this runtime
             raise OnnxInputError(f'{onnx_file}: onnxruntime cannot load this file ({" ".join(str(error).split())})'
                                  ) from error
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

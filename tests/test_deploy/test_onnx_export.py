@@ -1,15 +1,11 @@
 """ONNX export of segmentors (lvseg/deploy/onnx_export.py), compared with mmseg's own ``encode_decode`` on
-onnxruntime: LV-ViT, T2T-ViT and DeiT demo segmentors at the crop and at a non-square size, every axis of a dynamic
-export at sizes and batches it was not traced at, and the refusals (slow: each export takes seconds)."""
+onnxruntime: LV-ViT, T2T-ViT and DeiT demo segmentors at the crop and at a non-square size, and the refusals (slow:
+each export takes seconds). Dynamic exports: test_onnx_dynamic.py."""
 import numpy as np
 import onnx
-import onnxruntime
 import pytest
 import torch
-from lvseg_testing.tool_runner import REPO
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmseg.registry import MODELS
+from lvseg_testing.onnx_checks import DEMO, TOLERANCE, built, mmseg_logits, onnx_logits, relative_difference
 
 import lvseg.deploy.onnx_export as onnx_export
 from lvseg.deploy.onnx_export import (
@@ -20,38 +16,6 @@ from lvseg.deploy.onnx_export import (
     input_axes,
 )
 from lvseg.deploy.traceable import BinAveragePool
-
-DEMO = {name: REPO / f'configs/demo/upernet_{name}-demo_synthetic-128.py' for name in ('lvvit', 't2t-vit', 'deit')}
-FPN = REPO / 'configs/fpn_lvvit-s_8xb2-80k_ade20k-512x512.py'  # LV-ViT-S, FPN neck and head (mmseg's Upsample)
-TOLERANCE = 1e-4  # largest |onnxruntime - mmseg| over the largest |logit|, float32
-
-
-def built(config) -> torch.nn.Module:
-    """The config's segmentor with its initial weights (seeded; no pretrained file), in eval mode."""
-    init_default_scope('mmseg')
-    torch.manual_seed(0)
-    cfg = Config.fromfile(config)
-    cfg.model.pretrained = None
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return model.eval()
-
-
-def mmseg_logits(model, images: torch.Tensor) -> np.ndarray:
-    """mmseg's ``EncoderDecoder.encode_decode`` of an unpadded batch: the logits the graph must give."""
-    metas = [dict(img_shape=images.shape[2:], pad_shape=images.shape[2:], ori_shape=images.shape[2:])] * len(images)
-    with torch.no_grad():
-        return model.encode_decode(images, metas).numpy()
-
-
-def onnx_logits(path, images: torch.Tensor) -> np.ndarray:
-    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-    return session.run(['logits'], {'images': images.numpy()})[0]
-
-
-def relative_difference(got: np.ndarray, expected: np.ndarray) -> float:
-    assert got.shape == expected.shape
-    return float(np.abs(got - expected).max() / np.abs(expected).max())
 
 
 def test_the_exported_module_gives_mmseg_encode_decode():
@@ -78,20 +42,6 @@ def test_a_fixed_export_gives_mmseg_logits(name, shape, tmp_path):
                                       '[[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3], [4, 4, 4], [5, 5, 5], [6, 6, 6], ' \
                                       '[7, 7, 7]]}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['model.onnx']  # no temporary file left
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('config', [*DEMO.values(), FPN], ids=[*DEMO, 'fpn-lvvit-s'])
-def test_a_dynamic_export_follows_batch_height_and_width(config, tmp_path):
-    model = built(config)
-    export_segmentor(model, tmp_path / 'model.onnx', (128, 128), dynamic=True)
-    batch, channels, height, width = input_axes(tmp_path / 'model.onnx')
-    assert channels == 3 and all(isinstance(axis, str) for axis in (batch, height, width))
-    # none of these is the traced example (2 x 136 x 152) nor the compared ones (2 x 128 x 128, 1 x 168 x 104)
-    for seed, shape in enumerate([(1, 3, 128, 128), (3, 3, 100, 150), (1, 3, 224, 72), (2, 3, 160, 160)]):
-        images = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-        got = onnx_logits(tmp_path / 'model.onnx', images)
-        assert relative_difference(got, mmseg_logits(model, images)) < TOLERANCE, shape
 
 
 def test_only_encoder_decoders_of_several_classes_are_exported(tmp_path):
