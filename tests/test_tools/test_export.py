@@ -16,6 +16,7 @@ from mmseg.registry import MODELS
 from PIL import Image
 
 from lvseg.checkpoints.whole_model import load_checkpoint_strictly
+from lvseg.engine.inference import SegInferencer
 
 pytestmark = pytest.mark.slow
 RELEASED_CONFIG = REPO / 'configs/official/upernet_lvvit-s_released_ade20k-512x512.py'
@@ -132,3 +133,15 @@ def test_a_released_upernet_lvvit_s_exports_at_its_crop_and_a_non_square_size(tm
                  str(tmp_path / out))
     torch_labels, onnx_labels = label_maps(tmp_path / 'torch'), label_maps(tmp_path / 'onnx')
     assert (onnx_labels['astronaut'] == torch_labels['astronaut']).mean() >= 0.999
+
+
+def test_infer_names_the_classes_the_export_carried_over(demo):
+    """tools/export.py writes the checkpoint's class names and colours into the file; the ONNX inferencer reads
+    them (the overlays are labelled with them)."""
+    folder, checkpoint = demo
+    if not (folder / 'fixed.onnx').is_file():
+        run_tool('export.py', str(DEMO_CONFIG), str(checkpoint), str(folder / 'fixed.onnx'))
+    inferencer = SegInferencer(str(DEMO_CONFIG), folder / 'fixed.onnx', device='cpu')
+    assert type(inferencer.model).__name__ == 'OnnxSegmentor'
+    assert inferencer.model.dataset_meta == {
+        'classes': [f'thing {i}' for i in range(8)], 'palette': [[30 * i, 255 - 30 * i, 90] for i in range(8)]}
