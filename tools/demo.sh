@@ -37,7 +37,7 @@ pretrained=$(cat "$WORK/pretrain/last_checkpoint")
   train_dataloader.dataset.data_root="$DATA" val_dataloader.dataset.data_root="$DATA" \
   test_dataloader.dataset.data_root="$DATA"
 checkpoint=$(cat "$WORK/seg/last_checkpoint")
-"$PY" tools/test.py "$CONFIG" "$checkpoint" --work-dir "$WORK/test" --show-dir pictures \
+"$PY" tools/test.py "$CONFIG" "$checkpoint" --work-dir "$WORK/test" --show-dir "$WORK/test/pictures" \
   --cfg-options test_dataloader.dataset.data_root="$DATA" 2>&1 | tee "$WORK.test.log"
 
 echo
