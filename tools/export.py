@@ -17,7 +17,6 @@ normalises, slides and resizes around it as for the checkpoint. See docs/deploym
 (onnx, onnxscript, onnxruntime; make setup installs it).
 """
 import argparse
-import importlib.util
 from pathlib import Path
 
 from mmengine.config import Config, DictAction
@@ -28,14 +27,18 @@ from mmseg.registry import MODELS
 import lvseg  # noqa: F401  (registers lvseg's modules)
 from lvseg.checkpoints.safe_load import allow_unsafe_load
 from lvseg.checkpoints.whole_model import load_checkpoint_strictly
-from lvseg.deploy.onnx_export import DEFAULT_OPSET, ExportError, export_segmentor, input_axes
+from lvseg.deploy.onnx_export import (
+    DEFAULT_OPSET,
+    ExportError,
+    export_segmentor,
+    input_axes,
+    require_deploy_packages,
+)
 from lvseg.engine.config_keys import check_overrides
 from lvseg.engine.inference import class_meta
 from lvseg.engine.launch import USER_ERRORS
 from lvseg.utils.known_warnings import ignore_known_warnings
 from lvseg.utils.user_errors import UserError, add_debug_argument, require_file, require_writable_folder, user_errors
-
-DEPLOY_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,13 +70,6 @@ def config_crop(cfg: Config) -> tuple[int, int] | None:
     return None
 
 
-def require_packages() -> None:
-    """Raise :class:`UserError` naming the deploy packages that are not installed."""
-    missing = [name for name in DEPLOY_PACKAGES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise UserError(f'{", ".join(missing)} not installed: pip install -e ".[deploy]" (make setup installs it)')
-
-
 def exported_line(out: str, axes: list) -> str:
     """What was written and which input axes are fixed or dynamic."""
     named = ['batch', 'channels', 'height', 'width']
@@ -90,7 +86,7 @@ def main() -> None:
     if Path(args.out).suffix != '.onnx':
         raise UserError(f'{args.out}: the output file must end in .onnx')
     require_writable_folder(str(Path(args.out).parent), 'output folder')
-    require_packages()
+    require_deploy_packages()
     if args.shape and min(args.shape) < 32:
         raise UserError(f'--shape {args.shape[0]} {args.shape[1]}: each side must be at least 32 pixels')
     if args.unsafe_load:

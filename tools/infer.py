@@ -12,19 +12,18 @@ A mistake (a missing file, a refused or ill-fitting checkpoint, an unreadable im
 written) ends in one ``error: <file>: ...`` line and exit status 2; --debug (or LVSEG_DEBUG=1) shows the traceback.
 """
 import argparse
-import importlib.util
 
 from mmengine.config import Config, DictAction
 
 import lvseg  # noqa: F401  (registers lvseg's modules)
 from lvseg.checkpoints.safe_load import allow_unsafe_load
+from lvseg.deploy.onnx_export import require_deploy_packages
 from lvseg.deploy.onnx_segmentor import OnnxInputError
 from lvseg.engine.config_keys import check_overrides
 from lvseg.engine.inference import InferenceInputError, SegInferencer, collect_images, is_onnx_file, segment_images
 from lvseg.engine.launch import USER_ERRORS
 from lvseg.utils.known_warnings import ignore_known_warnings
 from lvseg.utils.user_errors import (
-    UserError,
     add_debug_argument,
     require_file,
     require_writable_folder,
@@ -63,9 +62,8 @@ def main() -> None:
     args = parse_args()
     require_file(args.config, 'config')
     require_file(args.checkpoint, 'checkpoint')
-    if is_onnx_file(args.checkpoint) and importlib.util.find_spec('onnxruntime') is None:
-        raise UserError(f'{args.checkpoint}: onnxruntime is not installed: pip install -e ".[deploy]" '
-                        '(make setup installs it)')
+    if is_onnx_file(args.checkpoint):
+        require_deploy_packages(('onnxruntime',), subject=f'{args.checkpoint}: ')
     require_writable_folder(args.out_dir, '--out-dir')
     if args.unsafe_load:
         allow_unsafe_load()

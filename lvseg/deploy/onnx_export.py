@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import io
 import json
 import os
@@ -36,15 +37,26 @@ import torch.nn.functional as F
 from mmseg.models.segmentors import EncoderDecoder
 
 from ..utils.atomic_write import atomic_write_path
+from ..utils.user_errors import UserError
 from .traceable import make_traceable
 
 INPUT, OUTPUT = 'images', 'logits'
 DATASET_META_KEY = 'lvseg.dataset_meta'  # the class names and colours, JSON, in the file's metadata_props
+DEPLOY_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')  # the deploy extra of setup.py
 DEFAULT_OPSET = 18
 OFF_SIZE = (8, 24)  # pixels added to the height and width of the traced example of a dynamic export
 # Largest |onnxruntime - PyTorch| over the largest |PyTorch logit| above which an export is refused (float32
 # graphs measure about 1e-6; docs/deployment.md).
 REFUSED_DIFFERENCE = 1e-3
+
+
+def require_deploy_packages(names: tuple[str, ...] = DEPLOY_PACKAGES, subject: str = '') -> None:
+    """Raise :class:`~lvseg.utils.user_errors.UserError` naming those of ``names`` that are not installed (after
+    ``subject``, e.g. the ONNX file they are needed for), and how to install them."""
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f'{subject}{", ".join(missing)} not installed: pip install -e ".[deploy]" '
+                        '(make setup installs it)')
 
 
 class ExportError(Exception):

@@ -16,6 +16,7 @@ from lvseg.deploy.onnx_export import (
     input_axes,
 )
 from lvseg.deploy.traceable import BinAveragePool
+from lvseg.utils.user_errors import UserError
 
 
 def test_the_exported_module_gives_mmseg_encode_decode():
@@ -99,3 +100,15 @@ def test_a_graph_that_fails_at_another_size_is_refused(tmp_path, monkeypatch):
                                           'without --dynamic'):
         export_segmentor(built(DEMO['deit']), tmp_path / 'model.onnx', (128, 128), dynamic=True)
     assert not list(tmp_path.iterdir())
+
+
+def test_missing_deploy_packages_are_named_with_how_to_install_them(monkeypatch):
+    find_spec = onnx_export.importlib.util.find_spec
+    monkeypatch.setattr(onnx_export.importlib.util, 'find_spec',
+                        lambda name: None if name in ('onnx', 'onnxruntime') else find_spec(name))
+    with pytest.raises(UserError, match=r'^onnx, onnxruntime not installed: pip install -e "\.\[deploy\]" \(make '
+                                        r'setup installs it\)$'):
+        onnx_export.require_deploy_packages()
+    with pytest.raises(UserError, match=r'^m\.onnx: onnxruntime not installed: '):
+        onnx_export.require_deploy_packages(('onnxruntime',), subject='m.onnx: ')
+    onnx_export.require_deploy_packages(('onnxscript',))  # installed: nothing raised
