@@ -29,6 +29,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from mmseg.models.segmentors import EncoderDecoder
 from ..utils.atomic_write import atomic_write_path
 from ..utils.user_errors import UserError
 from .traceable import make_traceable
+
+if TYPE_CHECKING:  # imported where used: `import lvseg` needs no onnx
+    import onnx
 
 INPUT, OUTPUT = 'images', 'logits'
 DATASET_META_KEY = 'lvseg.dataset_meta'  # the class names and colours, JSON, in the file's metadata_props
@@ -99,11 +103,14 @@ def require_exportable(segmentor: nn.Module) -> None:
                           'logits and infer.py takes the class of the largest')
 
 
-def input_axes(path: str | os.PathLike) -> list[int | str]:
-    """The graph input's shape in ``path``: a number where an axis is fixed, its name where it is dynamic."""
+def input_axes(graph: str | os.PathLike | onnx.ModelProto) -> list[int | str]:
+    """The shape of the input of ``graph`` (a file, or a loaded model): a number where an axis is fixed, its name
+    where it is dynamic."""
     import onnx
-    dims = onnx.load(os.fspath(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-    return [dim.dim_value if dim.HasField('dim_value') else dim.dim_param for dim in dims]
+    if not isinstance(graph, onnx.ModelProto):
+        graph = onnx.load(os.fspath(graph), load_external_data=False)
+    return [dim.dim_value if dim.HasField('dim_value') else dim.dim_param
+            for dim in graph.graph.input[0].type.tensor_type.shape.dim]
 
 
 def random_images(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -179,7 +186,7 @@ def export_segmentor(segmentor: EncoderDecoder, out: str | os.PathLike, shape: t
         if dataset_meta:
             model.metadata_props.add(key=DATASET_META_KEY, value=json.dumps(dataset_meta))
         onnx.save(model, os.fspath(partial))
-        comparisons = compare(partial, segmentor, check_shapes(input_axes(partial), shape))
+        comparisons = compare(partial, segmentor, check_shapes(input_axes(model), shape))
         wrong = [c for c in comparisons if not c.relative <= REFUSED_DIFFERENCE]
         if wrong:
             raise ExportError(f'the graph computes other logits than PyTorch ({"; ".join(c.describe() for c in wrong)}'
