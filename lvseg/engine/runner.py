@@ -154,11 +154,15 @@ class LvsegRunner(Runner):
                                 'published figures assume ImageNet-pretrained backbone weights')
 
     # ------------------------------------------------------------------ checkpoints
+    @master_only
     def save_checkpoint(self, out_dir: str, filename: str, file_client_args: dict | None = None,
                         save_optimizer: bool = True, save_param_scheduler: bool = True, meta: dict | None = None,
                         by_epoch: bool = True, backend_args: dict | None = None) -> None:
         """mmengine's (same arguments), writing a local file through a temporary file beside it and a rename, so
-        that a kill leaves the previous file or the complete new one, never a truncated one under the name."""
+        that a kill leaves the previous file or the complete new one, never a truncated one under the name.
+
+        Rank 0 alone writes, as in mmengine, whose method is ``master_only`` too: every rank calls this, and a
+        rank that made a temporary file without writing it would rename it, empty, over rank 0's checkpoint."""
         arguments = dict(file_client_args=file_client_args, save_optimizer=save_optimizer,
                          save_param_scheduler=save_param_scheduler, meta=meta, by_epoch=by_epoch,
                          backend_args=backend_args)

@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import mmengine.dist.utils
 import pytest
 import torch
 from lvseg_testing.reliability_runner import run_failing_tool, save_with_foreign_object
 from lvseg_testing.tool_runner import DEMO_CONFIG, REPO, demo_overrides, run_tool
+from torch.utils.data import DataLoader
 
 import lvseg.checkpoints.safe_load as safe_load
 from lvseg.checkpoints.safe_load import (
@@ -18,6 +20,7 @@ from lvseg.checkpoints.safe_load import (
     load_checkpoint,
     load_checkpoint_file,
 )
+from lvseg.engine.runner import LvsegRunner
 from lvseg.models.backbones.lvvit import LVViT
 from lvseg.utils.atomic_write import atomic_write_path, write_text_atomically
 
@@ -124,6 +127,23 @@ def test_a_failed_write_leaves_the_old_file_and_no_part(tmp_path):
     write_text_atomically('/work/iter_4.pth', tmp_path / 'last_checkpoint')
     assert (tmp_path / 'last_checkpoint').read_text() == '/work/iter_4.pth'
     assert oct((tmp_path / 'last_checkpoint').stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def test_only_rank_0_writes_a_checkpoint(tmp_path, monkeypatch):
+    """Every rank calls ``save_checkpoint``; ranks > 0 must leave the file rank 0 wrote as it is. (They once made
+    a temporary file each and renamed it, empty, over it: a 0-byte ``epoch_1.pth`` whenever rank 1 came last.)"""
+    runner = LvsegRunner(model=torch.nn.Linear(3, 2), work_dir=str(tmp_path / 'work'), default_scope='mmseg',
+                         train_dataloader=DataLoader([torch.zeros(3)]), train_cfg=dict(by_epoch=True, max_epochs=1),
+                         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)))
+    runner.save_checkpoint(str(tmp_path), 'epoch_1.pth', save_optimizer=False, save_param_scheduler=False)
+    written = (tmp_path / 'epoch_1.pth').read_bytes()
+    assert load_checkpoint_file(tmp_path / 'epoch_1.pth')['state_dict']['weight'].shape == (2, 3)
+
+    monkeypatch.setattr(mmengine.dist.utils, 'get_rank', lambda group=None: 1)
+    runner.save_checkpoint(str(tmp_path), 'epoch_1.pth', save_optimizer=False, save_param_scheduler=False)
+    runner.save_checkpoint(str(tmp_path), 'epoch_2.pth', save_optimizer=False, save_param_scheduler=False)
+    assert (tmp_path / 'epoch_1.pth').read_bytes() == written
+    assert sorted(path.name for path in tmp_path.iterdir() if path.is_file()) == ['epoch_1.pth']
 
 
 def _umask() -> int:
