@@ -20,7 +20,8 @@ runner adds to mmengine's:
   ``load_strict=False`` is set on purpose (:meth:`load_checkpoint`);
 - ``--resume`` refuses in one line a file without a training state (a released or weights-only file: use
   ``load_from``), and in a moved or copied work dir resumes from that dir's checkpoint, saying so
-  (:mod:`.resume_source`);
+  (:mod:`.resume_source`), and warns when the file's parameter schedule replaces another one of the config's
+  (:mod:`.resumed_schedule`);
 - plain-dict optimizer parameter groups, which ``compile=True`` needs (:meth:`build_optim_wrapper`);
 - ``epoch`` and ``iter`` that read 0 without building a train loop (testing needs no training data);
 - the config's text formatted once, not at every log, dump and checkpoint (:mod:`.formatted_config`);
@@ -65,6 +66,7 @@ from .console_log import parameter_groups_summary, quiet_logger
 from .device_fallbacks import init_cpu_process_group
 from .formatted_config import FormattedOnceConfig
 from .resume_source import latest_checkpoint
+from .resumed_schedule import changed_schedule_message, schedule_spans
 from .run_policy import apply_run_policy
 
 MODULE_PREFIX = (r'^module\.', '')  # what DDP-wrapped checkpoints carry; mmengine strips it by default
@@ -190,12 +192,18 @@ class LvsegRunner(Runner):
 
     def resume(self, filename: str, resume_optimizer: bool = True, resume_param_scheduler: bool = True,
                map_location: str | Callable = 'default') -> None:
-        """mmengine's, refusing in one line a file without a training state (see :meth:`load_checkpoint`)."""
+        """mmengine's, refusing in one line a file without a training state (see :meth:`load_checkpoint`), and
+        warning when the file's parameter schedule replaces another one of the config's
+        (:mod:`.resumed_schedule`)."""
+        configured = schedule_spans(self.param_schedulers)
         self._resuming_from = filename
         try:
             super().resume(filename, resume_optimizer, resume_param_scheduler, map_location)
         finally:
             self._resuming_from = None
+        changed = changed_schedule_message(configured, schedule_spans(self.param_schedulers), filename)
+        if changed:
+            self.logger.warning(changed)
 
     def load_checkpoint(self, filename: str, map_location: str | Callable = 'cpu', strict: bool = False,
                         revise_keys: Sequence[tuple[str, str]] = (MODULE_PREFIX,)) -> dict:
