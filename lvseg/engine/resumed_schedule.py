@@ -8,22 +8,24 @@ built schedulers before and after loading; :func:`changed_schedule_message` turn
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 Span = tuple[str, int, int]  # (scheduler class, begin, end), in the steps it counts (iterations or epochs)
 
 
 def schedule_spans(param_schedulers) -> list[Span]:
     """The ``(class name, begin, end)`` of every built scheduler in ``param_schedulers`` (a list, or a dict of
-    lists for several optimizers, as mmengine holds them), in order; ``[]`` while they are still configs."""
-    if isinstance(param_schedulers, Mapping):
+    lists for several optimizers, as mmengine holds them), in order; ``[]`` while they are still configs (a dict,
+    a list of dicts or a dict of such lists) or None."""
+    if isinstance(param_schedulers, Mapping) and 'type' not in param_schedulers:  # one entry per optimizer
         groups = [param_schedulers[name] for name in sorted(param_schedulers)]
     else:
-        groups = [param_schedulers or []]
+        groups = [param_schedulers]
     spans = []
     for group in groups:
-        schedulers = group if isinstance(group, Sequence) else [group]
-        spans += [(type(s).__name__, s.begin, s.end) for s in schedulers if not isinstance(s, Mapping)]  # built
+        schedulers = group if isinstance(group, (list, tuple)) else [group]
+        spans += [(type(s).__name__, s.begin, s.end) for s in schedulers
+                  if not isinstance(s, Mapping) and hasattr(s, 'begin') and hasattr(s, 'end')]  # built ones
     return spans
 
 

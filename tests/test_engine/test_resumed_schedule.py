@@ -56,7 +56,9 @@ def test_the_spans_of_built_schedulers_in_order_and_none_of_configs():
     assert schedule_spans([warm_up, decay]) == [('LinearLR', 0, 5), ('PolyLR', 5, 100)]
     assert schedule_spans({'head': [other], 'backbone': [warm_up, decay]}) == [
         ('LinearLR', 0, 5), ('PolyLR', 5, 100), ('PolyLR', 0, 40)]  # by optimizer name
-    assert schedule_spans([dict(type='PolyLR', begin=0, end=100)]) == schedule_spans(None) == []
+    configs = [dict(type='PolyLR', begin=0, end=100)], dict(type='PolyLR', begin=0, end=100), {'head': [
+        dict(type='PolyLR', begin=0, end=100)]}, None  # as the runner holds them until they are built
+    assert [schedule_spans(config) for config in configs] == [[]] * len(configs)
 
 
 def test_the_message_names_each_changed_scheduler_and_nothing_when_none_changed():
