@@ -136,7 +136,7 @@ def bench_model(label: str, model: Model, size: int, args: argparse.Namespace, f
     segmentor = build_segmentor(model.config)
     path = folder / f'{label}.onnx'
     start = time.perf_counter()
-    comparisons = export_segmentor(segmentor, path, (size, size), dynamic=False)
+    comparisons = export_segmentor(segmentor, path, (size, size), dynamic=False).comparisons
     exported = time.perf_counter() - start
     steps = args.steps or model.steps
     print(f'export {label}: {exported:.1f} s, {path.stat().st_size / 2**20:.0f} MiB; onnxruntime vs PyTorch '

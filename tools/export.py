@@ -27,13 +27,7 @@ from mmseg.registry import MODELS
 import lvseg  # noqa: F401  (registers lvseg's modules)
 from lvseg.checkpoints.safe_load import allow_unsafe_load
 from lvseg.checkpoints.whole_model import load_checkpoint_strictly
-from lvseg.deploy.onnx_export import (
-    DEFAULT_OPSET,
-    ExportError,
-    export_segmentor,
-    input_axes,
-    require_deploy_packages,
-)
+from lvseg.deploy.onnx_export import DEFAULT_OPSET, ExportError, export_segmentor, require_deploy_packages
 from lvseg.engine.config_keys import check_overrides
 from lvseg.engine.inference import class_meta
 from lvseg.engine.launch import USER_ERRORS
@@ -101,10 +95,10 @@ def main() -> None:
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
     checkpoint = load_checkpoint_strictly(model, args.checkpoint)
-    comparisons = export_segmentor(model, args.out, shape, args.dynamic, args.opset,
-                                   class_meta(checkpoint, cfg, model.num_classes))
-    print(exported_line(args.out, input_axes(args.out)))
-    for comparison in comparisons:
+    exported = export_segmentor(model, args.out, shape, args.dynamic, args.opset,
+                                class_meta(checkpoint, cfg, model.num_classes))
+    print(exported_line(args.out, exported.axes))
+    for comparison in exported.comparisons:
         print(f'onnxruntime vs PyTorch on a random input of {comparison.describe()}')
 
 

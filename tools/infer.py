@@ -23,12 +23,7 @@ from lvseg.engine.config_keys import check_overrides
 from lvseg.engine.inference import InferenceInputError, SegInferencer, collect_images, is_onnx_file, segment_images
 from lvseg.engine.launch import USER_ERRORS
 from lvseg.utils.known_warnings import ignore_known_warnings
-from lvseg.utils.user_errors import (
-    add_debug_argument,
-    require_file,
-    require_writable_folder,
-    user_errors,
-)
+from lvseg.utils.user_errors import add_debug_argument, require_file, require_writable_folder, user_errors
 
 
 def parse_args() -> argparse.Namespace:

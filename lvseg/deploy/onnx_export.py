@@ -103,6 +103,15 @@ def require_exportable(segmentor: nn.Module) -> None:
                           'logits and infer.py takes the class of the largest')
 
 
+@dataclass(frozen=True)
+class Exported:
+    """What :func:`export_segmentor` wrote: the input's axes (a number where fixed, a name where dynamic) and the
+    comparisons with PyTorch."""
+
+    axes: list[int | str]
+    comparisons: list[Comparison]
+
+
 def input_axes(graph: str | os.PathLike | onnx.ModelProto) -> list[int | str]:
     """The shape of the input of ``graph`` (a file, or a loaded model): a number where an axis is fixed, its name
     where it is dynamic."""
@@ -155,11 +164,11 @@ def check_shapes(axes: list[int | str], shape: tuple[int, int]) -> list[tuple[in
 
 
 def export_segmentor(segmentor: EncoderDecoder, out: str | os.PathLike, shape: tuple[int, int], dynamic: bool,
-                     opset: int = DEFAULT_OPSET, dataset_meta: dict | None = None) -> list[Comparison]:
+                     opset: int = DEFAULT_OPSET, dataset_meta: dict | None = None) -> Exported:
     """Export ``segmentor`` (float32, eval) to ``out`` at ``shape`` (height, width) with batch 1, or with every axis
     ``Dim.AUTO`` (``dynamic``; see the module); check it, compare it with PyTorch (:func:`check_shapes`), and write
     it (atomically) only if every difference is within :data:`REFUSED_DIFFERENCE`. ``dataset_meta`` (class names
-    and colours) goes into the file's metadata. Returns the comparisons.
+    and colours) goes into the file's metadata. Returns the graph's input axes and the comparisons.
 
     Raises:
         ExportError: the segmentor is not exportable, torch's exporter or onnx's checker refuses the graph, or
@@ -186,12 +195,13 @@ def export_segmentor(segmentor: EncoderDecoder, out: str | os.PathLike, shape: t
         if dataset_meta:
             model.metadata_props.add(key=DATASET_META_KEY, value=json.dumps(dataset_meta))
         onnx.save(model, os.fspath(partial))
-        comparisons = compare(partial, segmentor, check_shapes(input_axes(model), shape))
+        axes = input_axes(model)
+        comparisons = compare(partial, segmentor, check_shapes(axes, shape))
         wrong = [c for c in comparisons if not c.relative <= REFUSED_DIFFERENCE]
         if wrong:
             raise ExportError(f'the graph computes other logits than PyTorch ({"; ".join(c.describe() for c in wrong)}'
                               f'; refused above {REFUSED_DIFFERENCE:g} of the largest logit): nothing written')
-    return comparisons
+    return Exported(axes, comparisons)
 
 
 def first_line(error: BaseException) -> str:

@@ -15,8 +15,9 @@ FPN = REPO / 'configs/fpn_lvvit-s_8xb2-80k_ade20k-512x512.py'  # LV-ViT-S, FPN n
 @pytest.mark.parametrize('config', [*DEMO.values(), FPN], ids=[*DEMO, 'fpn-lvvit-s'])
 def test_a_dynamic_export_follows_batch_height_and_width(config, tmp_path):
     model = built(config)
-    export_segmentor(model, tmp_path / 'model.onnx', (128, 128), dynamic=True)
-    batch, channels, height, width = input_axes(tmp_path / 'model.onnx')
+    exported = export_segmentor(model, tmp_path / 'model.onnx', (128, 128), dynamic=True)
+    assert exported.axes == input_axes(tmp_path / 'model.onnx')
+    batch, channels, height, width = exported.axes
     assert channels == 3 and all(isinstance(axis, str) for axis in (batch, height, width))
     # none of these is the traced example (2 x 136 x 152) nor the compared ones (2 x 128 x 128, 1 x 168 x 104)
     for seed, shape in enumerate([(1, 3, 128, 128), (3, 3, 100, 150), (1, 3, 224, 72), (2, 3, 160, 160)]):

@@ -33,8 +33,9 @@ def test_the_exported_module_gives_mmseg_encode_decode():
 def test_a_fixed_export_gives_mmseg_logits(name, shape, tmp_path):
     model = built(DEMO[name])
     meta = {'classes': [f'c{i}' for i in range(8)], 'palette': [[i, i, i] for i in range(8)]}
-    comparisons = export_segmentor(model, tmp_path / 'model.onnx', shape, dynamic=False, dataset_meta=meta)
-    assert input_axes(tmp_path / 'model.onnx') == [1, 3, *shape]
+    exported = export_segmentor(model, tmp_path / 'model.onnx', shape, dynamic=False, dataset_meta=meta)
+    assert input_axes(tmp_path / 'model.onnx') == exported.axes == [1, 3, *shape]
+    comparisons = exported.comparisons
     images = torch.randn(1, 3, *shape, generator=torch.Generator().manual_seed(7))
     assert relative_difference(onnx_logits(tmp_path / 'model.onnx', images), mmseg_logits(model, images)) < TOLERANCE
     assert [c.shape for c in comparisons] == [(1, 3, *shape)] and comparisons[0].relative < TOLERANCE
